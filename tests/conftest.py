@@ -1,0 +1,68 @@
+"""Shared fixtures: a clean environment for every test, and the installed release's facts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import settings
+
+from torchcompat.gate import ENV_SWITCHES
+from torchcompat.version import installed_facts, torch_version
+
+# One profile for every property test. The gate fuzzers add up to well over 10,000 examples.
+settings.register_profile("torchcompat", deadline=None, derandomize=False)
+settings.load_profile("torchcompat")
+
+FACTS = installed_facts()
+TORCH = f"torch {torch_version()}"
+
+needs_torch = pytest.mark.skipif(FACTS is None, reason="torch is not installed")
+needs_dynamo = pytest.mark.skipif(
+    FACTS is None or not FACTS.has_compile,
+    reason=f"{TORCH} has no torch.compile or torch._dynamo (they came in 2.0)",
+)
+needs_compile = pytest.mark.skipif(
+    FACTS is None or not FACTS.compile_usable,
+    reason=f"{TORCH}'s torch.compile cannot run on Python {sys.version_info[:2]} here",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_switches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts with no env switch set, and leaves torch's runtime switches as found."""
+    for name in ENV_SWITCHES:
+        monkeypatch.delenv(name, raising=False)
+    yield
+    config = sys.modules.get("torch._dynamo.config")
+    if config is not None and getattr(config, "disable", False) is not False:
+        config.disable = False
+
+
+@pytest.fixture
+def dynamo() -> Iterator[object]:
+    """torch._dynamo, reset before and after the test so compile caches do not leak."""
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    yield torch._dynamo
+    torch._dynamo.reset()
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter with ``env`` added; fails the test on a crash."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ENV_SWITCHES}
+    full_env.update(env)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"child failed:\n{done.stdout}\n{done.stderr}"
+    return done

@@ -1,0 +1,131 @@
+"""The release facts table agrees with the real torch installed in this environment."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import pytest
+
+from torchcompat._releases import facts_for
+
+from .conftest import FACTS, TORCH, needs_dynamo, needs_torch, run_python
+
+
+@needs_torch
+def test_has_compile_matches_torch() -> None:
+    """The table says torch.compile exists exactly where torch has it."""
+    import torch
+
+    assert FACTS is not None
+    assert FACTS.has_compile is hasattr(torch, "compile")
+
+
+@needs_dynamo
+def test_compile_kwargs_match_the_real_signature() -> None:
+    """The keyword table for this release is torch.compile's real keyword list."""
+    import torch
+
+    assert FACTS is not None
+    real = set(inspect.signature(torch.compile).parameters) - {"model"}
+    assert FACTS.compile_kwargs == real
+
+
+@needs_dynamo
+def test_set_stance_matches_torch() -> None:
+    """The table says set_stance exists exactly where torch.compiler has it."""
+    import torch
+
+    assert FACTS is not None
+    assert FACTS.has_set_stance is hasattr(torch.compiler, "set_stance")
+
+
+@needs_dynamo
+def test_python_refusal_matches_torch() -> None:
+    """Where the table says this Python is refused, torch.compile raises even when disabled."""
+    import torch
+
+    assert FACTS is not None
+
+    def f(x: object) -> object:
+        return x
+
+    if FACTS.refuses_python:
+        with pytest.raises(RuntimeError, match=r"not (yet )?supported"):
+            torch.compile(f, disable=True)
+    else:
+        assert torch.compile(f, disable=True) is not None
+
+
+@needs_dynamo
+@pytest.mark.parametrize("value", ["0", "false", "1"])
+def test_env_parse_matches_torch(value: str) -> None:
+    """Loose releases (2.0-2.7) turn dynamo off for any non-empty value; later ones for "1"."""
+    assert FACTS is not None
+    code = "import torch._dynamo.config as c; print(bool(c.disable))"
+    out = run_python(code, TORCH_COMPILE_DISABLE=value).stdout.strip()
+    expected = value == "1" or FACTS.loose_env_parse
+    assert out == str(expected), f"{TORCH}: TORCH_COMPILE_DISABLE={value!r} -> {out}"
+
+
+@pytest.mark.parametrize(
+    ("release", "python", "usable"),
+    [
+        ((1, 13, 1), (3, 10), False),
+        ((2, 0, 1), (3, 10), True),
+        ((2, 0, 1), (3, 11), False),
+        ((2, 1, 2), (3, 11), True),
+        ((2, 3, 0), (3, 12), False),
+        ((2, 4, 0), (3, 12), True),
+        ((2, 5, 1), (3, 13), False),
+        ((2, 9, 1), (3, 14), False),
+        ((2, 10, 0), (3, 14), True),
+        ((2, 14, 1), (3, 15), False),
+        ((2, 15, 0), (3, 15), True),
+        ((2, 15, 0), (3, 16), False),
+        ((3, 0, 0), (3, 16), False),
+    ],
+)
+def test_python_refusal_table(
+    release: tuple[int, ...], python: tuple[int, int], usable: bool
+) -> None:
+    """torch.compile's Python limits per release, as read from each wheel."""
+    assert facts_for(release, python).compile_usable is usable
+
+
+@pytest.mark.parametrize(
+    ("release", "check", "loose", "stance"),
+    [
+        ((1, 13, 1), None, False, False),
+        ((2, 0, 1), None, True, False),
+        ((2, 6, 0), None, True, True),
+        ((2, 7, 1), None, True, True),
+        ((2, 8, 0), None, False, True),
+        ((2, 11, 0), None, False, True),
+        ((2, 12, 1), "warn", False, True),
+        ((2, 13, 0), "raise", False, True),
+        ((2, 99, 0), "raise", False, True),
+    ],
+)
+def test_behaviour_table(
+    release: tuple[int, ...], check: str | None, loose: bool, stance: bool
+) -> None:
+    """Fullgraph check, loose env parsing and stances begin where the wheels say."""
+    facts = facts_for(release, (3, 11))
+    assert (facts.fullgraph_check, facts.loose_env_parse, facts.has_set_stance) == (
+        check,
+        loose,
+        stance,
+    )
+
+
+@pytest.mark.parametrize("bad", [(), (2, -1), ("2", "1"), (2.0,)])
+def test_bad_release_is_named(bad: tuple[object, ...]) -> None:
+    """A release that is not a tuple of non-negative ints is a ValueError that shows it."""
+    with pytest.raises(ValueError, match="non-negative ints"):
+        facts_for(bad)  # type: ignore[arg-type]
+
+
+def test_this_python_is_the_default() -> None:
+    """Without a Python, the facts are for the running interpreter."""
+    assert facts_for((2, 13, 0)).python == sys.version_info[:2]

@@ -1,0 +1,82 @@
+"""Version helpers: read without importing torch, compared on the release, failing closed."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from packaging.version import Version
+
+from torchcompat import torch_at_least, torch_version
+from torchcompat.version import release_at_least
+
+
+@pytest.mark.parametrize(
+    ("installed", "wanted", "expected"),
+    [
+        ("2.12.0rc2", "2.12", True),
+        ("2.12.0.dev20260301", "2.12", True),
+        ("2.12.0.dev20260301", "2.12.0", True),
+        ("2.13.0+cpu", "2.13", True),
+        ("2.13.0+cpu", "2.13.1", False),
+        ("2.8.0a0+gitc82a174", "2.8", True),
+        ("2.8.0a0+gitc82a174", "2.9", False),
+        ("2.11.0", "2.12", False),
+        ("1.13.1", "2.0", False),
+        ("2.15.0", "2.12.0rc1", True),
+        ("2.12.0", "2.12.0.dev1", True),
+        ("2.10.0", "2.9", True),
+    ],
+)
+def test_release_comparison(installed: str, wanted: str, expected: bool) -> None:
+    """Pre-releases, dev builds and local labels count as their release."""
+    assert release_at_least(Version(installed), wanted) is expected
+
+
+def test_unknown_version_fails_closed() -> None:
+    """With no readable torch version, nothing is "at least"."""
+    assert release_at_least(None, "0") is False
+
+
+@pytest.mark.parametrize("bad", ["banana", "2.x", "", ">=2.1"])
+def test_bad_version_string_is_named(bad: str) -> None:
+    """A string that is not a version gets a ValueError that quotes it."""
+    with pytest.raises(ValueError, match="is not a valid version"):
+        torch_at_least(bad)
+
+
+@pytest.mark.parametrize("bad", [2.1, None, (2, 1)])
+def test_non_string_is_a_type_error(bad: object) -> None:
+    """A number or tuple is a TypeError naming its type, not a silent comparison."""
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        torch_at_least(bad)  # type: ignore[arg-type]
+
+
+@given(
+    a=st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30)),
+    b=st.tuples(st.integers(0, 30), st.integers(0, 30)),
+    suffix=st.sampled_from(["", "rc1", ".dev20260301", "+cpu", "a0+gitabc", "+cu130"]),
+)
+def test_release_order_matches_tuples(
+    a: tuple[int, int, int], b: tuple[int, int], suffix: str
+) -> None:
+    """Any suffix aside, the comparison is the comparison of release tuples."""
+    installed = Version(".".join(map(str, a)) + suffix)
+    assert release_at_least(installed, ".".join(map(str, b))) is (a >= (*b, 0))
+
+
+def test_torch_version_agrees_with_metadata() -> None:
+    """torch_version() is the installed distribution's version (and torch's own once imported)."""
+    try:
+        expected = Version(version("torch"))
+    except PackageNotFoundError:
+        assert torch_version() is None
+        return
+    assert torch_version() == expected
+    if "torch" in sys.modules:
+        assert str(torch_version()) == sys.modules["torch"].__version__
+    assert torch_at_least(expected.base_version)
+    assert not torch_at_least(f"{expected.major + 1}")

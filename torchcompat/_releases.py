@@ -1,0 +1,184 @@
+"""What each torch release does with ``torch.compile`` and its off-switches.
+
+This is the one place where torch-version facts live. Every row names the first release that
+has the behaviour and where the fact came from. The rows were read from each release's wheel and
+are proven by the tox matrix (``tests/test_releases.py`` checks them against the real torch).
+
+Facts are keyed on the release tuple (``2.12.0rc2``, ``2.12.0.dev…``, ``2.12.0+cpu`` all count
+as ``(2, 12, 0)``). A release newer than the newest row is taken to behave like the newest row:
+that is the safe side for every fact here (it keeps the guard, keeps strict parsing).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import TypeVar
+
+__all__ = ["ReleaseFacts", "facts_for"]
+
+Release = tuple[int, ...]
+_T = TypeVar("_T")
+
+# torch 2.0: torch.compile and torch._dynamo appear (1.13 has neither).
+COMPILE_SINCE: Release = (2, 0)
+
+# torch 2.8: TORCH_COMPILE_DISABLE is parsed as ``== "1"``; 2.0-2.7 read
+# ``os.environ.get("TORCH_COMPILE_DISABLE", False)``, so any non-empty value ("0", "false")
+# turned dynamo off and ``torch._dynamo.config.disable`` held the raw string.
+# Breakpoint: pytorch/pytorch#149840.
+STRICT_ENV_PARSE_SINCE: Release = (2, 8)
+
+# torch 2.6: torch.compiler.set_stance ("force_eager" runs compiled code eagerly).
+SET_STANCE_SINCE: Release = (2, 6)
+
+# torch 2.12: after a fullgraph=True call, a check that at least one frame was compiled;
+# 2.12 warns once per process (also under force_eager), 2.13+ raise RuntimeError on every call,
+# after the body ran, but only under the default stance.
+# Breakpoints: pytorch/pytorch#177809 (the check), #181817 (warn in 2.12, stance gating).
+FULLGRAPH_CHECK_WARNS_SINCE: Release = (2, 12)
+FULLGRAPH_CHECK_RAISES_SINCE: Release = (2, 13)
+
+# First release -> first Python that its torch.compile() refuses (it raises even when dynamo is
+# disabled, so safe_compile must not call it there).
+_PYTHON_REFUSED_FROM: tuple[tuple[Release, tuple[int, int]], ...] = (
+    ((2, 0), (3, 11)),
+    ((2, 1), (3, 12)),
+    ((2, 4), (3, 13)),
+    ((2, 6), (3, 14)),
+    ((2, 10), (3, 15)),
+    ((2, 15), (3, 16)),
+)
+
+# First release -> keyword arguments of torch.compile (besides ``model``) from then on.
+_COMPILE_KWARGS: tuple[tuple[Release, frozenset[str]], ...] = (
+    ((2, 0), frozenset({"fullgraph", "dynamic", "backend", "mode", "options", "disable"})),
+    # torch 2.12: ``name`` and ``recompile_limit``.
+    (
+        (2, 12),
+        frozenset(
+            {
+                "fullgraph",
+                "dynamic",
+                "backend",
+                "mode",
+                "options",
+                "disable",
+                "name",
+                "recompile_limit",
+            }
+        ),
+    ),
+    # torch 2.13: ``isolate_recompiles`` and ``shapes_spec``.
+    (
+        (2, 13),
+        frozenset(
+            {
+                "fullgraph",
+                "dynamic",
+                "backend",
+                "mode",
+                "options",
+                "disable",
+                "name",
+                "recompile_limit",
+                "isolate_recompiles",
+                "shapes_spec",
+            }
+        ),
+    ),
+    # torch 2.14: ``shapes_spec`` renamed ``dynamic_shapes``.
+    (
+        (2, 14),
+        frozenset(
+            {
+                "fullgraph",
+                "dynamic",
+                "backend",
+                "mode",
+                "options",
+                "disable",
+                "name",
+                "recompile_limit",
+                "isolate_recompiles",
+                "dynamic_shapes",
+            }
+        ),
+    ),
+)
+
+
+def _last_row(rows: tuple[tuple[Release, _T], ...], release: Release) -> _T | None:
+    """The value of the last row whose first release is at or below ``release``."""
+    found: _T | None = None
+    for since, value in rows:
+        if release >= since:
+            found = value
+    return found
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """The behaviour of one torch release (``release``) on one Python (``python``)."""
+
+    release: Release
+    python: tuple[int, int]
+
+    @property
+    def has_compile(self) -> bool:
+        """Whether the release ships ``torch.compile`` at all."""
+        return self.release >= COMPILE_SINCE
+
+    @property
+    def python_refused_from(self) -> tuple[int, int] | None:
+        """The first Python whose ``torch.compile()`` call this release refuses."""
+        return _last_row(_PYTHON_REFUSED_FROM, self.release)
+
+    @property
+    def refuses_python(self) -> bool:
+        """Whether ``torch.compile()`` raises on this Python, whatever the switches say."""
+        refused = self.python_refused_from
+        return refused is not None and self.python >= refused
+
+    @property
+    def compile_usable(self) -> bool:
+        """Whether ``torch.compile`` exists and accepts this Python."""
+        return self.has_compile and not self.refuses_python
+
+    @property
+    def loose_env_parse(self) -> bool:
+        """Whether any non-empty ``TORCH_COMPILE_DISABLE`` turns dynamo off (2.0-2.7)."""
+        return self.has_compile and self.release < STRICT_ENV_PARSE_SINCE
+
+    @property
+    def has_set_stance(self) -> bool:
+        """Whether ``torch.compiler.set_stance`` exists."""
+        return self.release >= SET_STANCE_SINCE
+
+    @property
+    def fullgraph_check(self) -> str | None:
+        """``"warn"`` (2.12), ``"raise"`` (2.13+) or ``None``: the no-compiled-frames check."""
+        if self.release >= FULLGRAPH_CHECK_RAISES_SINCE:
+            return "raise"
+        if self.release >= FULLGRAPH_CHECK_WARNS_SINCE:
+            return "warn"
+        return None
+
+    @property
+    def compile_kwargs(self) -> frozenset[str]:
+        """The keyword arguments of ``torch.compile``; 2.0's where there is none (1.13)."""
+        found = _last_row(_COMPILE_KWARGS, self.release)
+        return _COMPILE_KWARGS[0][1] if found is None else found
+
+
+def facts_for(release: Release, python: tuple[int, int] | None = None) -> ReleaseFacts:
+    """The facts for ``release`` (a tuple such as ``(2, 13, 0)``) on ``python`` (default: this one).
+
+    Raises:
+        ValueError: ``release`` is empty or holds anything but non-negative ints.
+    """
+    if not release or not all(isinstance(part, int) and part >= 0 for part in release):
+        raise ValueError(f"a torch release is a tuple of non-negative ints, got {release!r}")
+    if python is None:
+        python = (sys.version_info[0], sys.version_info[1])
+    return ReleaseFacts(tuple(release), python)
