@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
@@ -20,12 +21,14 @@ from torchcompat import _runtime
 from torchcompat.gate import compile_gate
 from torchcompat.version import installed_facts
 
-__all__ = ["TorchCompatWarning", "safe_compile"]
+__all__ = ["FallbackState", "TorchCompatWarning", "is_compile_failure", "safe_compile"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-# The attribute that marks a guarded wrapper and holds torch.compile's own result.
+# The attribute that marks a wrapper of safe_compile's and holds torch.compile's own result.
 GUARDED_ATTR = "_torchcompat_compiled"
+# The attribute that holds a fallback wrapper's FallbackState.
+FALLBACK_ATTR = "_torchcompat_fallback"
 
 
 class TorchCompatWarning(UserWarning):
@@ -35,6 +38,84 @@ class TorchCompatWarning(UserWarning):
 _warned: set[str] = set()
 
 
+class FallbackState:
+    """Whether one ``fallback="eager"`` result has fallen back, and why (thread-safe)."""
+
+    __slots__ = ("_lock", "reason")
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._lock = threading.Lock()
+
+    def fall_back(self, exc: BaseException) -> None:
+        """Switch to eager for good; the first failure's reason wins and warns once."""
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        warnings.warn(
+            f"safe_compile(fallback='eager'): compilation failed, running eagerly from now on "
+            f"({self.reason})",
+            TorchCompatWarning,
+            stacklevel=3,
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+# Names of the exceptions that torch raises for a failure of compilation itself. Looked up by
+# name because they moved between releases; a name a release lacks is simply absent there.
+_COMPILE_FAILURES = (
+    ("torch._dynamo.exc", "BackendCompilerFailed"),  # any backend, inductor included
+    ("torch._dynamo.exc", "Unsupported"),  # cannot capture (fullgraph graph breaks, ...)
+    ("torch._dynamo.exc", "InternalTorchDynamoError"),
+    ("torch._dynamo.exc", "RecompileError"),
+    ("torch._dynamo.exc", "FailOnRecompileLimitHit"),  # fullgraph + recompile limit
+    ("torch._dynamo.exc", "CacheLimitExceeded"),  # its older name
+    ("torch._inductor.exc", "InductorError"),
+    ("torch._inductor.exc", "InvalidCxxCompiler"),
+    ("torch._inductor.exc", "CppCompileError"),
+)
+# ... and those among them that report an error of the user's own code, found while tracing:
+# a failing op on fake tensors, misuse of a dynamo API, or an exception the body raised.
+_USER_ERRORS = (
+    ("torch._dynamo.exc", "TorchRuntimeError"),
+    ("torch._dynamo.exc", "UserError"),
+    ("torch._dynamo.exc", "ObservedException"),
+)
+
+
+def _classes(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    found = []
+    for module, name in names:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+def is_compile_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of compilation, not an error of the user's code.
+
+    Decided by where the exception comes from (its class, defined by dynamo or inductor, and its
+    cause chain), never by message text.
+    """
+    failures = _classes(_COMPILE_FAILURES)
+    if not failures or not isinstance(exc, failures):
+        return False
+    user = _classes(_USER_ERRORS)
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 16:
+        if user and isinstance(cause, user):
+            return False
+        cause, seen = cause.__cause__, seen + 1
+    return True
+
+
 def _warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
@@ -42,39 +123,59 @@ def _warn_once(message: str) -> None:
 
 
 @overload
-def safe_compile(model: _F, **kwargs: Any) -> _F: ...
+def safe_compile(
+    model: _F, *, fallback: str | None = None, in_place: bool = False, **kwargs: Any
+) -> _F: ...
 
 
 @overload
-def safe_compile(model: None = None, **kwargs: Any) -> Callable[[_F], _F]: ...
+def safe_compile(
+    model: None = None, *, fallback: str | None = None, in_place: bool = False, **kwargs: Any
+) -> Callable[[_F], _F]: ...
 
 
-def safe_compile(model: Any = None, **kwargs: Any) -> Any:
+def safe_compile(
+    model: Any = None, *, fallback: str | None = None, in_place: bool = False, **kwargs: Any
+) -> Any:
     """A drop-in for ``torch.compile`` that returns the eager object when compilation is off.
 
     Takes the same arguments as the installed torch's ``torch.compile``, and every call form:
     ``safe_compile(fn, ...)``, ``@safe_compile``, ``@safe_compile(...)``,
-    ``safe_compile(**kw)(fn)``.
+    ``safe_compile(**kw)(fn)``. Two arguments of its own:
+
+    - ``fallback="eager"``: a failure *of compilation* at any call (dynamo, inductor or backend
+      errors, a missing compiler, the recompile limit) makes this result run eagerly from then on,
+      with one :class:`TorchCompatWarning`; see :func:`torchcompat.fallback_reason`. Errors of
+      the user's own code always propagate unchanged. The failing call itself is re-run eagerly
+      only with ``fullgraph=True``, where the whole body compiles before any of it runs;
+      otherwise part of it may have run, so that call re-raises. Default ``None``: torch's errors
+      pass through unchanged.
+    - ``in_place=True`` (modules only): compile the module itself (``nn.Module.compile``) and
+      return the same object in every case, so ``state_dict()`` keys stay those of the module.
 
     Returns:
         ``model`` itself when :func:`~torchcompat.compile_gate` says compilation is off;
-        otherwise what ``torch.compile`` returns (for ``fullgraph=True`` on torch 2.12+, a thin
-        wrapper around it, or the same ``OptimizedModule`` with a guarded ``forward``). Without
-        ``model``, a decorator.
+        otherwise what ``torch.compile`` returns (for ``fullgraph=True`` on torch 2.12+, or with
+        ``fallback``, a thin wrapper around it, or the same ``OptimizedModule`` with a wrapped
+        ``forward``). Without ``model``, a decorator.
 
     Raises:
         TypeError: a keyword that the installed ``torch.compile`` does not take (also when
-            compilation is off), or a ``model`` that is not callable.
+            compilation is off), a ``model`` that is not callable, or ``in_place=True`` with
+            something other than an ``nn.Module``.
+        ValueError: ``fallback`` other than ``None`` or ``"eager"``.
 
     Warns:
         TorchCompatWarning: once per reason, when this torch cannot compile here (no
             ``torch.compile``, or it refuses this Python) and ``model`` comes back uncompiled.
     """
     _check_kwargs(kwargs)
+    if fallback not in (None, "eager"):
+        raise ValueError(f"safe_compile(): fallback must be None or 'eager', got {fallback!r}")
     if model is None:
 
         def decorate(obj: _F) -> _F:
-            return safe_compile(obj, **kwargs)
+            return safe_compile(obj, fallback=fallback, in_place=in_place, **kwargs)
 
         return decorate
     if not callable(model):
@@ -82,15 +183,24 @@ def safe_compile(model: Any = None, **kwargs: Any) -> Any:
             f"safe_compile() needs a callable (a function or an nn.Module), "
             f"got {type(model).__name__}"
         )
+    if in_place and not _is_module(model):
+        raise TypeError(
+            f"safe_compile(in_place=True) needs an nn.Module, got {type(model).__name__}"
+        )
     gate = compile_gate()
     if gate.disabled:
         if gate.unavailable:
             _warn_once(f"safe_compile returns the object uncompiled: {gate.reason}")
         return model
-    return _compile(model, kwargs)
+    return _compile(model, kwargs, fallback == "eager", in_place)
 
 
-def _compile(model: Any, kwargs: dict[str, Any]) -> Any:
+def _is_module(obj: object) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _compile(model: Any, kwargs: dict[str, Any], fallback: bool, in_place: bool) -> Any:
     import torch
     import torch._dynamo
 
@@ -102,57 +212,154 @@ def _compile(model: Any, kwargs: dict[str, Any]) -> Any:
     if isinstance(options, dict):
         # torch 2.8+ pops keys out of the caller's dict (guard_filter_fn, use_aoti).
         kwargs = {**kwargs, "options": dict(options)}
-    compiled = torch.compile(model, **kwargs)
-    if (
-        facts.fullgraph_check is None
-        or not kwargs.get("fullgraph")
-        or compiled is model  # disable=True: torch handed the object back
-        or isinstance(model, type)
-    ):
-        return compiled
+    fullgraph = bool(kwargs.get("fullgraph"))
+    # The guard is needed only where torch checks fullgraph calls for compiled frames.
+    switches = fullgraph and facts.fullgraph_check is not None
     # 2.12 also warns under force_eager; 2.13+ skip the check under any non-default stance.
-    check_stance = facts.fullgraph_check == "warn" and facts.has_set_stance
-    if isinstance(compiled, torch.nn.Module) and hasattr(compiled, "_orig_mod"):
-        compiled.forward = _guard(compiled.forward, compiled._orig_mod.__call__, check_stance)
+    stance = facts.fullgraph_check == "warn"
+    how = {"switches": switches, "stance": stance, "fallback": fallback, "rerun_safe": fullgraph}
+    if in_place:
+        if not hasattr(model, "compile"):  # torch 2.0 has no nn.Module.compile
+            _warn_once(
+                f"torch {torch.__version__} has no nn.Module.compile: safe_compile(in_place=True) "
+                "returns the module uncompiled"
+            )
+            return model
+        return _compile_in_place(model, kwargs, how)
+    compiled = torch.compile(model, **kwargs)
+    if not (switches or fallback) or compiled is model or isinstance(model, type):
+        # No check to dodge and nothing to fall back from, or torch handed the object back
+        # (disable=True) or patched a class in place: torch's own result, at zero added cost.
         return compiled
-    guarded = _guard(compiled, model, check_stance)
-    return guarded
+    if isinstance(compiled, torch.nn.Module) and hasattr(compiled, "_orig_mod"):
+        compiled.forward = _wrap(compiled.forward, compiled._orig_mod.__call__, **how)
+        return compiled
+    return _wrap(compiled, model, **how)
 
 
-def _guard(
-    compiled: Callable[..., Any], eager: Callable[..., Any], check_stance: bool
+def _compile_in_place(model: Any, kwargs: dict[str, Any], how: dict[str, bool]) -> Any:
+    """Compile ``model`` itself, as ``nn.Module.compile`` does, so that it compiles something.
+
+    ``nn.Module.compile`` compiles ``self._call_impl``, a frame dynamo skips, and relies on the
+    user's ``forward`` frame being compiled inside it. For torch's own modules (``nn.Linear``,
+    ``nn.Sequential``) that frame is skipped too: nothing compiles, and with ``fullgraph=True``
+    torch 2.13+ raises "found no compiled frames" with compilation *on*. ``torch.compile(module)``
+    avoids this by calling such modules through an extra frame dynamo does trace
+    (``OptimizedModule._initialize``); this does the same, with the same test.
+    """
+    import torch
+
+    call_impl = model._call_impl
+    if _forward_is_skipped(model):
+        target = _own_frame(call_impl)
+        model._compiled_call_impl = torch.compile(target, **kwargs)
+    else:
+        target = call_impl
+        model.compile(**kwargs)
+    compiled_call = model._compiled_call_impl
+    if (how["switches"] or how["fallback"]) and compiled_call is not target:
+        model._compiled_call_impl = _wrap(compiled_call, call_impl, **how)
+    return model
+
+
+def _forward_is_skipped(model: Any) -> bool:
+    """Whether dynamo skips ``model.forward``'s frame: torch.compile(module)'s own test."""
+    import inspect
+    import types
+
+    forward = getattr(model, "forward", None)
+    if not isinstance(forward, types.MethodType):
+        return False
+    check = getattr(sys.modules.get("torch._dynamo.trace_rules"), "check", None)
+    if check is not None:  # torch 2.3+
+        return bool(check(forward))
+    check = getattr(sys.modules.get("torch._dynamo.skipfiles"), "check", None)
+    if check is not None:  # torch 2.0-2.2 test the file name
+        try:
+            return bool(check(inspect.getsourcefile(forward)))
+        except TypeError:
+            return True
+    return True  # unknown: an extra frame compiles either way
+
+
+def _own_frame(call_impl: Callable[..., Any]) -> Callable[..., Any]:
+    def forward_in_place(*args: Any, **kwargs: Any) -> Any:
+        return call_impl(*args, **kwargs)
+
+    # A code object of its own per module: dynamo caches compiled code per code object, so a
+    # shared one would make every in-place module count against one recompile limit.
+    forward_in_place.__code__ = forward_in_place.__code__.replace()
+    return forward_in_place
+
+
+def _wrap(
+    compiled: Callable[..., Any],
+    eager: Callable[..., Any],
+    *,
+    switches: bool,
+    stance: bool,
+    fallback: bool,
+    rerun_safe: bool,
 ) -> Callable[..., Any]:
     """Call ``compiled``, or ``eager`` while torch's runtime switches turn dynamo off.
 
-    Every line here is on the hot path of each compiled call.
+    Every line of the returned function is on the hot path of each compiled call: each variant
+    is its own closure that decides per call only what it must.
     """
-    eval_frame = sys.modules["torch._dynamo.eval_frame"]
-    fast = _runtime.fast_disable_reader()
-    if fast is not None:
-        var, unset, default = fast
+    off = _switch_reader(stance) if switches else None
+    if fallback:
+        state = FallbackState()
 
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            value = var.get(unset)
-            if (default if value is unset else value) or (
-                check_stance and eval_frame._stance.stance == "force_eager"
-            ):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if state.reason is not None or (off is not None and off()):
                 return eager(*args, **kwargs)
-            return compiled(*args, **kwargs)
+            try:
+                return compiled(*args, **kwargs)
+            except Exception as exc:
+                if not is_compile_failure(exc):
+                    raise
+                state.fall_back(exc)
+                if not rerun_safe:
+                    raise
+            return eager(*args, **kwargs)
 
+        setattr(wrapper, FALLBACK_ATTR, state)
     else:
-        config = sys.modules["torch._dynamo.config"]
+        assert off is not None, "_compile returns torch's own object when there is nothing to do"
 
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            if config.disable or (check_stance and eval_frame._stance.stance == "force_eager"):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if off():
                 return eager(*args, **kwargs)
             return compiled(*args, **kwargs)
 
     # Keep what torch's wrapper carries (__name__, __doc__, _torchdynamo_orig_callable, and
     # _torchdynamo_inline, through which dynamo inlines the original when this wrapper is called
-    # from another compiled region instead of tracing the guard).
-    functools.update_wrapper(guarded, compiled)
-    setattr(guarded, GUARDED_ATTR, compiled)
-    return guarded
+    # from another compiled region instead of tracing the wrapper).
+    functools.update_wrapper(wrapper, compiled)
+    setattr(wrapper, GUARDED_ATTR, compiled)
+    return wrapper
+
+
+def _switch_reader(stance: bool) -> Callable[[], bool]:
+    """A function that says whether torch's runtime switches turn dynamo off now."""
+    eval_frame = sys.modules["torch._dynamo.eval_frame"]
+    fast = _runtime.fast_disable_reader()
+    if fast is not None:
+        var, unset, default = fast
+
+        def off() -> bool:
+            value = var.get(unset)
+            return bool(default if value is unset else value) or (
+                stance and eval_frame._stance.stance == "force_eager"
+            )
+
+    else:
+        config = sys.modules["torch._dynamo.config"]
+
+        def off() -> bool:
+            return bool(config.disable) or (stance and eval_frame._stance.stance == "force_eager")
+
+    return off
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,237 @@
+"""in_place compile, is_compiled, unwrap and is_compiling on every release."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+from torchcompat import TorchCompatWarning, is_compiled, is_compiling, safe_compile, unwrap
+
+from .conftest import FACTS, TORCH, needs_compile, run_python
+
+torch = pytest.importorskip("torch", reason="these questions are about real torch objects")
+
+HAS_MODULE_COMPILE = hasattr(torch.nn.Module, "compile")
+
+
+def _f(x: Any) -> Any:
+    return x.sin() + 1
+
+
+@pytest.fixture
+def counter(dynamo: Any) -> Any:
+    """A CompileCounter backend: proof that torch really compiled something."""
+    from torch._dynamo.testing import CompileCounter
+
+    return CompileCounter()
+
+
+# --- in_place ----------------------------------------------------------------------------------
+
+
+@needs_compile
+@pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile (2.1+)")
+@pytest.mark.parametrize("fullgraph", [True, False])
+def test_in_place_compiles_the_module_itself(fullgraph: bool, counter: Any) -> None:
+    """in_place=True: the same object comes back, compiled, with unchanged state_dict keys."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+    keys = list(model.state_dict())
+    assert safe_compile(model, in_place=True, fullgraph=fullgraph, backend=counter) is model
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        expected = model[1](model[0](x))
+        assert torch.allclose(model(x), expected)
+    assert counter.frame_count == 1
+    assert list(model.state_dict()) == keys
+    assert is_compiled(model)
+    assert unwrap(model) is model
+
+
+@pytest.mark.parametrize("off_by", ["TORCH_COMPILE_DISABLE", "TORCHDYNAMO_DISABLE"])
+def test_in_place_off_returns_the_module_uncompiled(
+    off_by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off: the same module, not compiled, keys unchanged."""
+    monkeypatch.setenv(off_by, "1")
+    model = torch.nn.Linear(3, 3)
+    keys = list(model.state_dict())
+    assert safe_compile(model, in_place=True, fullgraph=True) is model
+    assert getattr(model, "_compiled_call_impl", None) is None
+    assert list(model.state_dict()) == keys
+    assert not is_compiled(model)
+
+
+@pytest.mark.skipif(
+    HAS_MODULE_COMPILE or FACTS is None or not FACTS.compile_usable,
+    reason="only where torch.compile works but nn.Module.compile does not exist (2.0)",
+)
+def test_in_place_without_module_compile_warns_and_returns_eager() -> None:
+    """Where torch has no nn.Module.compile, in_place=True returns the module and says why."""
+    model = torch.nn.Linear(3, 3)
+    with pytest.warns(TorchCompatWarning, match="no nn.Module.compile"):
+        assert safe_compile(model, in_place=True) is model
+
+
+@needs_compile
+@pytest.mark.skipif(
+    FACTS is None or FACTS.fullgraph_check is None or not HAS_MODULE_COMPILE,
+    reason="the runtime-switch guard exists only where torch checks fullgraph calls (2.12+)",
+)
+def test_in_place_survives_a_runtime_switch(counter: Any) -> None:
+    """In place, fullgraph=True, dynamo turned off at run time: eager, silent, not poisoned."""
+    model = torch.nn.Linear(3, 3)
+    safe_compile(model, in_place=True, fullgraph=True, backend=counter)
+    x = torch.randn(2, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with torch._dynamo.config.patch(disable=True):
+            model(x)
+        model(x)
+    assert counter.frame_count == 1
+
+
+@pytest.mark.parametrize("bad", [_f, torch.sin])
+def test_in_place_needs_a_module(bad: Any) -> None:
+    """in_place=True with a function is a TypeError naming what it got."""
+    with pytest.raises(TypeError, match=r"needs an nn\.Module"):
+        safe_compile(bad, in_place=True)
+
+
+# --- is_compiled / unwrap ----------------------------------------------------------------------
+
+
+def _cases() -> list[tuple[str, bool]]:
+    cases = [("eager function", False), ("eager module", False), ("disabled function", False)]
+    if FACTS is not None and FACTS.compile_usable:
+        cases += [
+            ("torch.compile function", True),
+            ("torch.compile module", True),
+            ("safe_compile function", True),
+            ("safe_compile fullgraph function", True),
+            ("safe_compile fallback function", True),
+            ("safe_compile fullgraph module", True),
+            ("safe_compile off", False),
+        ]
+        if HAS_MODULE_COMPILE:
+            cases.append(("module.compile", True))
+    return cases
+
+
+def _build(case: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """(object to ask about, the original behind it)."""
+    module = torch.nn.Linear(2, 2)
+    builders: dict[str, Any] = {
+        "eager function": lambda: (_f, _f),
+        "eager module": lambda: (module, module),
+        "disabled function": lambda: (_disabled(), None),
+        "torch.compile function": lambda: (torch.compile(_f, backend="eager"), _f),
+        "torch.compile module": lambda: (torch.compile(module, backend="eager"), module),
+        "safe_compile function": lambda: (safe_compile(_f, backend="eager"), _f),
+        "safe_compile fullgraph function": lambda: (
+            safe_compile(_f, fullgraph=True, backend="eager"),
+            _f,
+        ),
+        "safe_compile fallback function": lambda: (
+            safe_compile(_f, backend="eager", fallback="eager"),
+            _f,
+        ),
+        "safe_compile fullgraph module": lambda: (
+            safe_compile(module, fullgraph=True, backend="eager"),
+            module,
+        ),
+        "module.compile": lambda: (_compiled_in_place(module), module),
+    }
+    if case == "safe_compile off":
+        monkeypatch.setenv("TORCH_COMPILE_DISABLE", "1")
+        return safe_compile(_f, fullgraph=True), _f
+    return builders[case]()  # type: ignore[no-any-return]
+
+
+def _disabled() -> Any:
+    if FACTS is None or not FACTS.has_compile:
+        return _f
+    return torch._dynamo.disable(_f)
+
+
+def _compiled_in_place(module: Any) -> Any:
+    module.compile(backend="eager")
+    return module
+
+
+@pytest.mark.parametrize(("case", "compiled"), _cases())
+def test_is_compiled_and_unwrap(
+    case: str, compiled: bool, monkeypatch: pytest.MonkeyPatch, dynamo_if_any: Any
+) -> None:
+    """Each kind of object: is_compiled says whether it is, unwrap finds the original."""
+    obj, original = _build(case, monkeypatch)
+    assert is_compiled(obj) is compiled
+    if original is not None:
+        assert unwrap(obj) is original
+    assert not is_compiled(unwrap(obj)) or case == "module.compile"
+
+
+@pytest.fixture
+def dynamo_if_any() -> Any:
+    """torch._dynamo reset around the test where the release has it."""
+    if FACTS is None or not FACTS.has_compile:
+        yield None
+        return
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    yield torch._dynamo
+    torch._dynamo.reset()
+
+
+def test_questions_do_not_import_dynamo() -> None:
+    """Asking about eager objects with dynamo unloaded answers without importing it."""
+    code = (
+        "import sys, torch, torchcompat as tc\n"
+        "m = torch.nn.Linear(2, 2)\n"
+        "assert not tc.is_compiled(m) and tc.unwrap(m) is m and not tc.is_compiling()\n"
+        "assert tc.fallback_reason(m) is None\n"
+        "assert 'torch._dynamo' not in sys.modules\n"
+    )
+    run_python(code)
+
+
+# --- is_compiling ------------------------------------------------------------------------------
+
+
+def test_is_compiling_is_false_in_eager_code() -> None:
+    """Outside compiled code the answer is False, without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert is_compiling() is False
+
+
+@needs_compile
+@pytest.mark.parametrize("fullgraph", [True, False])
+def test_is_compiling_is_true_while_traced(fullgraph: bool, counter: Any) -> None:
+    """Inside a compiled function it is True, in one graph, with no warning."""
+
+    def f(x: Any) -> Any:
+        return x + 1 if is_compiling() else x - 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = torch.compile(f, fullgraph=fullgraph, backend=counter)(torch.zeros(1))
+    assert out.item() == 1.0
+    assert counter.frame_count == 1
+    assert f(torch.zeros(1)).item() == -1.0
+
+
+@needs_compile
+@pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile (2.1+)")
+def test_in_place_modules_do_not_share_a_recompile_budget(counter: Any) -> None:
+    """Many in-place torch.nn modules compile once each, none pushed past the recompile limit."""
+    models = [torch.nn.Linear(3, 3) for _ in range(12)]
+    for model in models:
+        safe_compile(model, in_place=True, fullgraph=True, backend=counter)
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        for model in models:
+            assert torch.allclose(model(x), torch.nn.functional.linear(x, model.weight, model.bias))
+    assert counter.frame_count == len(models)
