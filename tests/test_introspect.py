@@ -235,3 +235,19 @@ def test_in_place_modules_do_not_share_a_recompile_budget(counter: Any) -> None:
         for model in models:
             assert torch.allclose(model(x), torch.nn.functional.linear(x, model.weight, model.bias))
     assert counter.frame_count == len(models)
+
+
+@needs_compile
+@pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile (2.1+)")
+def test_in_place_deepcopy_is_an_uncompiled_module_of_its_own(counter: Any) -> None:
+    """A deepcopy of an in-place compiled module is uncompiled and runs its own weights."""
+    import copy
+
+    model = torch.nn.Linear(3, 3)
+    safe_compile(model, in_place=True, fullgraph=True, backend=counter)
+    clone = copy.deepcopy(model)
+    with torch.no_grad():
+        clone.weight.zero_()
+        clone.bias.zero_()
+        assert torch.equal(clone(torch.ones(1, 3)), torch.zeros(1, 3))
+    assert not is_compiled(clone)
