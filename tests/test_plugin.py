@@ -1,0 +1,425 @@
+"""The pytest plugin, run through pytest's own pytester: markers, fixtures, option and header."""
+
+from __future__ import annotations
+
+import re
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from torchcompat import compile_gate, torch_version
+from torchcompat.pytest_plugin import SIDES_MARK, VERSION_MARK
+
+from .conftest import FACTS, needs_torch
+
+pytest_plugins = ["pytester"]
+
+USABLE = FACTS is not None and FACTS.compile_usable
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_loaded_before_inner_runs() -> None:
+    """Load what the inner sessions use of torch here, once.
+
+    An in-process pytester run removes the modules it imported when it ends, and torch cannot be
+    imported twice in one process: so torch, and what compiling a small model loads, must be
+    loaded by the outer session before any inner one starts.
+    """
+    if FACTS is None:
+        return
+    import torch
+
+    from torchcompat import safe_compile
+    from torchcompat.testing import CompileCounter, disable_compilation
+
+    with CompileCounter(), disable_compilation():
+        safe_compile(torch.nn.Linear(4, 4), fullgraph=True)(torch.ones(2, 4))
+    if USABLE:
+        with CompileCounter():
+            model = safe_compile(torch.nn.Linear(4, 4), fullgraph=True, backend="eager")
+            model(torch.ones(2, 4))
+        torch._dynamo.reset()
+
+
+@pytest.fixture(autouse=True)
+def _inner_runs_keep_loaded_modules(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Inner runs drop only their own test modules from sys.modules, never torch's.
+
+    pytester forgets every module an in-process run imported; a torch module imported for the
+    first time in an inner run would be imported a second time later, and torch crashes on that.
+    The warm-up above loads what the inner runs use; this keeps anything else they load.
+    """
+    from _pytest import pytester as pytester_module
+
+    original = getattr(pytester_module, "SysModulesSnapshot", None)
+    if original is None:  # a pytest that snapshots differently: the warm-up must do
+        return
+    base = str(tmp_path_factory.getbasetemp())
+
+    def keep(name: str) -> bool:
+        path = getattr(sys.modules.get(name), "__file__", None) or ""
+        return not path.startswith(base)
+
+    class KeepLoaded(original):  # type: ignore[misc,valid-type]
+        def __init__(self, preserve: object = None) -> None:
+            super().__init__(preserve=keep)
+
+    monkeypatch.setattr(pytester_module, "SysModulesSnapshot", KeepLoaded)
+
+
+def _installed_release() -> Version:
+    installed = torch_version()
+    assert installed is not None
+    return Version(installed.base_version)
+
+
+def test_installing_registers_the_plugin(pytester: pytest.Pytester) -> None:
+    """The pytest11 entry point names the plugin, and a plain pytest run has it loaded."""
+    names = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert names.get("torchcompat") == "torchcompat.pytest_plugin"
+    pytester.makepyfile(
+        """
+        def test_loaded(request):
+            assert request.config.pluginmanager.hasplugin("torchcompat")
+        """
+    )
+    pytester.runpytest_inprocess().assert_outcomes(passed=1)
+
+
+def test_loading_the_plugin_imports_no_torch(pytester: pytest.Pytester) -> None:
+    """A session whose tests use nothing of torchcompat never imports torch or the kit."""
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_nothing_loaded():
+            loaded = [m for m in ("torch", "torchcompat.testing", "wrapt") if m in sys.modules]
+            assert loaded == []
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    """Both markers are listed by --markers and accepted under --strict-markers."""
+    result = pytester.runpytest_inprocess("--markers")
+    result.stdout.fnmatch_lines(
+        [f"@pytest.mark.{VERSION_MARK}(*specifiers, reason=None):*", f"@pytest.mark.{SIDES_MARK}:*"]
+    )
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{VERSION_MARK}(">=0")
+        def test_versioned():
+            pass
+        """
+    )
+    pytester.runpytest_inprocess("--strict-markers").assert_outcomes(passed=1)
+    # Without the plugin the same file is an error: the plugin is what registers the marker.
+    # (In a fresh process: pytest remembers known marker names for the rest of a process.)
+    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:torchcompat")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*'{VERSION_MARK}' not found in `markers`*"])
+
+
+def test_option_is_in_its_own_group(pytester: pytest.Pytester) -> None:
+    """--help lists the torchcompat group with its option."""
+    result = pytester.runpytest_inprocess("--help")
+    result.stdout.fnmatch_lines(["torchcompat (torch.compile switches):", "*--torchcompat-sides*"])
+
+
+@pytest.mark.parametrize("env", [None, "1"])
+def test_report_header(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, env: str | None
+) -> None:
+    """The header names torch, whether torch.compile is usable, and the gate's decision."""
+    if env is not None:
+        monkeypatch.setenv("TORCH_COMPILE_DISABLE", env)
+    gate = compile_gate()
+    torch = f"torch {torch_version()}" if FACTS is not None else "torch not installed"
+    usable = "usable" if USABLE else "not usable here"
+    decision = f"off ({gate.reason})" if gate.disabled else "on"
+    assert gate.disabled == (env == "1" or not USABLE)
+    result = pytester.runpytest_inprocess()
+    result.stdout.fnmatch_lines(
+        [f"torchcompat: {torch}, torch.compile {usable}, compilation {decision}"]
+    )
+
+
+def _version_cases() -> list[tuple[tuple[str, ...], bool]]:
+    if FACTS is None:
+        return []
+    release = _installed_release()
+    return [
+        ((">=1.13",), True),
+        (("<1.0",), False),
+        ((f"=={release}",), True),
+        ((f"!={release}",), False),
+        ((f">{release}",), False),
+        ((f"<={release}",), True),
+        ((">=1", f"<{release}"), False),  # several arguments must all hold
+        ((f">=1,<={release}",), True),
+        ((f"~={release.major}.{release.minor}",), True),
+    ]
+
+
+@needs_torch
+@pytest.mark.parametrize(("specifiers", "runs"), _version_cases())
+def test_torch_version_marker(
+    pytester: pytest.Pytester, specifiers: tuple[str, ...], runs: bool
+) -> None:
+    """The test runs when the installed release matches every specifier, else skips saying why."""
+    args = ", ".join(repr(spec) for spec in specifiers)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{VERSION_MARK}({args})
+        def test_versioned():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-rs")
+    if runs:
+        result.assert_outcomes(passed=1)
+    else:
+        result.assert_outcomes(skipped=1)
+        joined = ",".join(specifiers)
+        result.stdout.fnmatch_lines(
+            [f"SKIPPED*needs torch *; torch {torch_version()} is installed (compared as*"]
+        )
+        assert all(spec.lstrip("<>=!~") in result.stdout.str() for spec in joined.split(","))
+
+
+@needs_torch
+def test_torch_version_marks_combine_and_take_a_reason(pytester: pytest.Pytester) -> None:
+    """Module, class and function marks must all hold; reason= is added to the skip reason."""
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        pytestmark = pytest.mark.{VERSION_MARK}(">=1")
+
+        class TestOld:
+            @pytest.mark.{VERSION_MARK}("<1", reason="the old API")
+            def test_old(self):
+                pass
+
+            def test_any(self):
+                pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*needs torch <1; *: the old API"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ('">=two"', "*'>=two'): not a valid version specifier*"),
+        ("2.12", "*takes version specifier strings, got float 2.12*"),
+        ("", '*needs a version specifier, e.g. ">=2.12"*'),
+    ],
+)
+def test_bad_torch_version_marker_is_an_error(
+    pytester: pytest.Pytester, args: str, message: str
+) -> None:
+    """A marker that cannot be read errors the test with a message naming the problem."""
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{VERSION_MARK}({args})
+        def test_versioned():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([message])
+
+
+def test_release_comparison_ignores_pre_dev_and_local_parts() -> None:
+    """Builds count as their release, as torchcompat.version compares them."""
+    from packaging.specifiers import SpecifierSet
+
+    for raw in ("2.12.0rc2", "2.12.0.dev20260301", "2.12.0+cu130", "2.12.0a0+gitc82a174"):
+        release = Version(Version(raw).base_version)
+        assert SpecifierSet(">=2.12").contains(release, prereleases=True), raw
+        assert not SpecifierSet("<2.12").contains(release, prereleases=True), raw
+
+
+SIDES_TEST = f"""
+import os
+import pytest
+from torchcompat import compile_gate
+
+SEEN = []
+
+@pytest.fixture
+def gate_at_setup():
+    # A fixture of the test's own: it must already see the side.
+    return compile_gate()
+
+@pytest.mark.{SIDES_MARK}
+def test_both(compile_side, gate_at_setup):
+    SEEN.append(compile_side)
+    assert gate_at_setup.disabled == (compile_side == "off")
+    assert compile_gate().disabled == (compile_side == "off")
+
+@pytest.mark.{SIDES_MARK}
+class TestClass:
+    def test_method(self, compile_side):
+        assert os.environ.get("TORCH_COMPILE_DISABLE") == ("1" if compile_side == "off" else None)
+
+def test_after():
+    assert "TORCH_COMPILE_DISABLE" not in os.environ
+    assert not compile_gate().disabled or compile_gate().unavailable
+"""
+
+
+def test_compile_on_and_off_runs_both_sides(pytester: pytest.Pytester) -> None:
+    """The marker parametrizes over both sides; off is set before the test's own fixtures."""
+    pytester.makepyfile(SIDES_TEST)
+    result = pytester.runpytest_inprocess("-v", "-rs")
+    result.stdout.fnmatch_lines(
+        [
+            "*test_both?compile-on? *",
+            "*test_both?compile-off? PASSED*",
+            "*test_method?compile-on? *",
+            "*test_method?compile-off? PASSED*",
+            "*test_after PASSED*",
+        ]
+    )
+    if USABLE:
+        result.assert_outcomes(passed=5)
+    else:
+        # Where compilation cannot be on, the on side says why, naming the release fact.
+        result.assert_outcomes(passed=3, skipped=2)
+        reason = compile_gate().reason
+        assert reason is not None
+        result.stdout.fnmatch_lines([f"SKIPPED*compilation cannot be on here: {reason}"])
+
+
+@pytest.mark.parametrize("side", ["on", "off"])
+def test_sides_option_picks_one_side(pytester: pytest.Pytester, side: str) -> None:
+    """--torchcompat-sides runs the marked tests on one side only."""
+    pytester.makepyfile(SIDES_TEST)
+    result = pytester.runpytest_inprocess("-v", f"--torchcompat-sides={side}")
+    other = "off" if side == "on" else "on"
+    assert f"compile-{other}" not in result.stdout.str()
+    result.stdout.fnmatch_lines([f"*test_both?compile-{side}? *"])
+    ran = {"passed": 3} if side == "off" or USABLE else {"passed": 1, "skipped": 2}
+    result.assert_outcomes(**ran)
+
+
+def test_on_side_is_skipped_while_a_switch_is_set(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session with TORCH_COMPILE_DISABLE=1 skips the on side and names the switch."""
+    monkeypatch.setenv("TORCH_COMPILE_DISABLE", "1")
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{SIDES_MARK}
+        def test_both(compile_side):
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*compilation cannot be on here: TORCH_COMPILE_DISABLE=1"])
+
+
+def test_compile_on_and_off_takes_no_arguments(pytester: pytest.Pytester) -> None:
+    """Arguments to the marker are a collection error that says so."""
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{SIDES_MARK}("off")
+        def test_both():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*{SIDES_MARK} takes no arguments*"])
+
+
+def test_compile_disabled_fixture(pytester: pytest.Pytester) -> None:
+    """compile_disabled turns compilation off for one test and gives the gate; then it is back."""
+    pytester.makepyfile(
+        """
+        import os
+        from torchcompat import compile_gate, safe_compile
+
+        def test_off(compile_disabled):
+            assert compile_disabled.disabled
+            assert compile_disabled.reason == "TORCH_COMPILE_DISABLE=1"
+            f = lambda x: x
+            assert safe_compile(f) is f
+
+        def test_back():
+            assert "TORCH_COMPILE_DISABLE" not in os.environ
+        """
+    )
+    pytester.runpytest_inprocess().assert_outcomes(passed=2)
+
+
+@needs_torch
+def test_compile_counter_fixture(pytester: pytest.Pytester) -> None:
+    """compile_counter counts the test; a wrong expectation fails it with what was compiled."""
+    graphs = 1 if USABLE else 0
+    pytester.makepyfile(
+        f"""
+        import warnings
+        import torch
+        import torchcompat
+        from torchcompat import safe_compile
+
+        def test_counts(compile_counter):
+            torch._dynamo.reset() if hasattr(torch, "_dynamo") else None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", torchcompat.TorchCompatWarning)
+                model = safe_compile(torch.nn.Linear(4, 4), fullgraph=True, backend="eager")
+            model(torch.ones(2, 4))
+            compile_counter.expect(safe_compile_calls=1, graphs={graphs})
+
+        def test_wrong(compile_counter):
+            compile_counter.expect(graphs=5)
+        """
+    )
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*graphs: expected 5, got 0*"])
+
+
+def _readme_example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    found = [block for block in blocks if "def test_torch_compile_disable" in block]
+    assert len(found) == 1, "README has one worked example with test_torch_compile_disable"
+    return found[0]
+
+
+@needs_torch
+def test_readme_worked_example_passes(pytester: pytest.Pytester) -> None:
+    """The README's vLLM-style example runs green, on every release, in one process."""
+    pytester.makepyfile(test_config=_readme_example())
+    result = pytester.runpytest_inprocess("-v", "-rs", "--strict-markers")
+    # The on side needs a usable torch.compile; the torch_version(">=2.0") test, torch 2.0+.
+    has_compile = FACTS is not None and FACTS.has_compile
+    skipped = (not USABLE) + (not has_compile)
+    result.assert_outcomes(passed=4 - skipped, skipped=skipped)
+    result.stdout.fnmatch_lines(["*test_torch_compile_disable PASSED*"])
+    assert "forked" not in _readme_example()
+    assert "_dynamo" not in _readme_example()
