@@ -118,7 +118,13 @@ def _describe_code(ref: weakref.ref[CodeType]) -> str:
     code = ref()
     if code is None:
         return "<a frame whose compiled code was freed since>"
-    return f"{code.co_name} ({code.co_filename}:{code.co_firstlineno})"
+    where = f"{code.co_name} ({code.co_filename}:{code.co_firstlineno})"
+    torch_dir = os.path.dirname(getattr(sys.modules.get("torch"), "__file__", None) or "")
+    if torch_dir and code.co_filename.startswith(torch_dir + os.sep):
+        # E.g. the wrapper that torch.compile puts around a torch.nn module's forward, which
+        # dynamo compiles with the forward inlined into it.
+        where += " [torch's own code: the frame around what was compiled]"
+    return where
 
 
 def _describe_target(obj: object) -> str:
@@ -432,6 +438,7 @@ class CompileCounter:
             TypeError: a count that is not an int.
             ValueError: no count given, or a negative one.
         """
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         wanted = {
             "frames": frames,
             "graphs": graphs,
@@ -485,6 +492,7 @@ def expect_compilation(
         with expect_compilation(graphs=1, torch_compile_calls=1):
             torch.compile(f, backend="eager")(x)
     """
+    __tracebackhide__ = True
     wanted = {
         "frames": frames,
         "graphs": graphs,
@@ -506,6 +514,7 @@ def assert_no_compilation(*, allow_wrapping: bool = False) -> Iterator[CompileCo
     ``torch.compile`` either: code that respects an off-switch does not even ask torch to wrap
     (``safe_compile`` calls are allowed; with compilation off they return the object itself).
     """
+    __tracebackhide__ = True
     with CompileCounter() as counter:
         yield counter
     if allow_wrapping:
