@@ -40,6 +40,21 @@ class FailingBackend:
         raise RuntimeError("backend cannot compile this")
 
 
+class OwnModule(torch.nn.Module):  # type: ignore[misc]
+    """A module whose forward code no other test compiles.
+
+    Before 2.5 a compiled nn.Linear runs through dynamo's one shared wrapper frame, guarded on the
+    module's id: a new Linear at a freed one's address would reuse another test's compiled code.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 2)
+
+    def forward(self, x: Any) -> Any:
+        return self.linear(x) - 1
+
+
 def _recorded(fn: Any, *args: Any) -> tuple[Any, list[warnings.WarningMessage]]:
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
@@ -51,7 +66,7 @@ def _recorded(fn: Any, *args: Any) -> tuple[Any, list[warnings.WarningMessage]]:
 def test_failing_backend_falls_back_with_one_warning(kind: str, dynamo: Any) -> None:
     """fullgraph=True: the failing call runs eagerly once, warns once; later calls stay eager."""
     backend = FailingBackend()
-    body: Any = Body() if kind == "function" else torch.nn.Linear(2, 2)
+    body: Any = Body() if kind == "function" else OwnModule()
     compiled = safe_compile(body, fullgraph=True, backend=backend, fallback="eager")
     x = torch.ones(2)
     expected = body(x)
@@ -111,13 +126,17 @@ def test_user_exception_propagates_exactly_once(fullgraph: bool, dynamo: Any) ->
         return x + 1
 
     compiled = safe_compile(body, fullgraph=fullgraph, backend="eager", fallback="eager")
-    with pytest.raises(Exception) as info:  # noqa: PT011 - which class depends on fullgraph
-        compiled(torch.ones(3))
-    # torch reports it as the ValueError itself, or (fullgraph) as dynamo's "observed" error.
+    with warnings.catch_warnings():
+        # Releases that cannot trace a raise (2.1) fall back, and the eager run raises it.
+        warnings.simplefilter("ignore", TorchCompatWarning)
+        with pytest.raises(Exception) as info:  # noqa: PT011 - the class depends on the release
+            compiled(torch.ones(3))
+    # The ValueError itself, or (fullgraph, 2.6+) dynamo's report of the "observed" exception.
     assert "user error 42" in str(info.value) + str(info.value.__cause__)
     assert not is_compile_failure(info.value)
-    assert fallback_reason(compiled) is None
     assert len(runs) <= 1
+    if fallback_reason(compiled) is not None:
+        assert type(info.value) is ValueError, "after a fallback the eager run raises it as is"
 
 
 def test_error_in_users_ops_is_not_a_compile_failure(dynamo: Any) -> None:

@@ -8,12 +8,53 @@ from typing import Any
 import pytest
 
 from torchcompat import TorchCompatWarning, is_compiled, is_compiling, safe_compile, unwrap
+from torchcompat._runtime import inlines_builtin_modules
 
 from .conftest import FACTS, TORCH, needs_compile, run_python
 
 torch = pytest.importorskip("torch", reason="these questions are about real torch objects")
 
 HAS_MODULE_COMPILE = hasattr(torch.nn.Module, "compile")
+
+
+def _dynamo_loaded_inlines() -> bool:
+    import torch._dynamo  # noqa: F401 - loads the config that is read
+
+    return inlines_builtin_modules()
+
+
+# Whether dynamo traces into torch's own modules (2.5+); before, it calls them as graph leaves,
+# so compiling nn.Linear in place compiles nothing there, as nn.Module.compile does.
+INLINES_BUILTIN_MODULES = FACTS is not None and FACTS.has_compile and _dynamo_loaded_inlines()
+
+
+class UserModel(torch.nn.Module):  # type: ignore[misc]
+    """A model with a forward of its own, which dynamo compiles on every release."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 3)
+
+    def forward(self, x: Any) -> Any:
+        return self.linear(x).relu()
+
+
+def _builtin() -> Any:
+    return torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+
+
+def _module_cases() -> list[Any]:
+    return [
+        pytest.param(UserModel, id="user-module"),
+        pytest.param(
+            _builtin,
+            id="torch-module",
+            marks=pytest.mark.skipif(
+                not INLINES_BUILTIN_MODULES,
+                reason=f"{TORCH} calls torch's own modules as graph leaves (inlined from 2.5)",
+            ),
+        ),
+    ]
 
 
 def _f(x: Any) -> Any:
@@ -34,14 +75,16 @@ def counter(dynamo: Any) -> Any:
 @needs_compile
 @pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile (2.1+)")
 @pytest.mark.parametrize("fullgraph", [True, False])
-def test_in_place_compiles_the_module_itself(fullgraph: bool, counter: Any) -> None:
+@pytest.mark.parametrize("make", _module_cases())
+def test_in_place_compiles_the_module_itself(make: Any, fullgraph: bool, counter: Any) -> None:
     """in_place=True: the same object comes back, compiled, with unchanged state_dict keys."""
-    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU())
+    model = make()
     keys = list(model.state_dict())
-    assert safe_compile(model, in_place=True, fullgraph=fullgraph, backend=counter) is model
     x = torch.randn(2, 3)
     with torch.no_grad():
-        expected = model[1](model[0](x))
+        expected = model(x)
+    assert safe_compile(model, in_place=True, fullgraph=fullgraph, backend=counter) is model
+    with torch.no_grad():
         assert torch.allclose(model(x), expected)
     assert counter.frame_count == 1
     assert list(model.state_dict()) == keys
@@ -81,7 +124,7 @@ def test_in_place_without_module_compile_warns_and_returns_eager() -> None:
 )
 def test_in_place_survives_a_runtime_switch(counter: Any) -> None:
     """In place, fullgraph=True, dynamo turned off at run time: eager, silent, not poisoned."""
-    model = torch.nn.Linear(3, 3)
+    model = UserModel()
     safe_compile(model, in_place=True, fullgraph=True, backend=counter)
     x = torch.randn(2, 3)
     with warnings.catch_warnings():
@@ -224,7 +267,10 @@ def test_is_compiling_is_true_while_traced(fullgraph: bool, counter: Any) -> Non
 
 
 @needs_compile
-@pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile (2.1+)")
+@pytest.mark.skipif(
+    not INLINES_BUILTIN_MODULES,
+    reason=f"{TORCH} calls torch's own modules as graph leaves (inlined from 2.5)",
+)
 def test_in_place_modules_do_not_share_a_recompile_budget(counter: Any) -> None:
     """Many in-place torch.nn modules compile once each, none pushed past the recompile limit."""
     models = [torch.nn.Linear(3, 3) for _ in range(12)]

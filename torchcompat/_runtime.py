@@ -14,6 +14,7 @@ __all__ = [
     "config_disable",
     "fast_disable_reader",
     "force_eager",
+    "inlines_builtin_modules",
     "strict_loose_disable",
 ]
 
@@ -38,6 +39,21 @@ def force_eager() -> bool:
     # set_stance rebinds the module global ``_stance``: read it through the module every time.
     stance = getattr(eval_frame, "_stance", None)
     return getattr(stance, "stance", None) == "force_eager"
+
+
+def inlines_builtin_modules() -> bool:
+    """Whether dynamo traces into torch's own modules rather than calling them as graph leaves.
+
+    ``torch._dynamo.config.inline_inbuilt_nn_modules``: absent before 2.5, on by default from
+    2.5, deprecated (always on) from 2.13, where reading it emits a FutureWarning that is noise
+    here. Read once per in-place compile, never per call.
+    """
+    import warnings
+
+    config = sys.modules.get(_CONFIG)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return bool(getattr(config, "inline_inbuilt_nn_modules", False))
 
 
 def strict_loose_disable() -> None:

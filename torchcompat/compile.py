@@ -243,14 +243,16 @@ def _compile_in_place(model: Any, kwargs: dict[str, Any], how: dict[str, bool]) 
     ``nn.Module.compile`` compiles ``self._call_impl``, a frame dynamo skips, and relies on the
     user's ``forward`` frame being compiled inside it. For torch's own modules (``nn.Linear``,
     ``nn.Sequential``) that frame is skipped too: nothing compiles, and with ``fullgraph=True``
-    torch 2.13+ raises "found no compiled frames" with compilation *on*. ``torch.compile(module)``
-    avoids this by calling such modules through an extra frame dynamo does trace
-    (``OptimizedModule._initialize``); this does the same, with the same test.
+    torch 2.12+ warn or raise "found no compiled frames" with compilation *on*.
+    ``torch.compile(module)`` avoids this by calling such modules through an extra frame dynamo
+    does trace (``OptimizedModule._initialize``); this does the same, with the same test.
     """
     import torch
 
     call_impl = model._call_impl
-    if _forward_is_skipped(model):
+    # Only where dynamo inlines torch's own modules (inline_inbuilt_nn_modules, 2.5+): before, it
+    # calls them as graph leaves, through __call__, which in place would call this again.
+    if _runtime.inlines_builtin_modules() and _forward_is_skipped(model):
         target = _own_frame(call_impl)
         model._compiled_call_impl = torch.compile(target, **kwargs)
     else:
