@@ -32,24 +32,35 @@ from .conftest import FACTS, TORCH
 
 pytestmark = pytest.mark.skipif(FACTS is None, reason="characterization needs a real torch")
 
-# The switches, each probed in its own interpreter. An env switch is set before torch starts; a
-# runtime switch is flipped after wrapping and before the first call, then undone for a last call
-# that shows whether the compiled function still compiles ("poisoned" or not).
-SWITCHES: dict[str, dict[str, str]] = {
-    "none": {},
-    "TORCH_COMPILE_DISABLE=1": {"TORCH_COMPILE_DISABLE": "1"},
-    "TORCH_COMPILE_DISABLE=0": {"TORCH_COMPILE_DISABLE": "0"},
-    "TORCH_COMPILE_DISABLE=true": {"TORCH_COMPILE_DISABLE": "true"},
-    "TORCHDYNAMO_DISABLE=1": {"TORCHDYNAMO_DISABLE": "1"},
-    "config.disable": {},
-    "force_eager": {},
-}
+# The switches. TORCH_COMPILE_DISABLE is read once, when torch._dynamo.config is imported: each
+# value gets an interpreter of its own, with the variable set before torch starts. The others
+# share one interpreter (torch._dynamo.reset() between cases): TORCHDYNAMO_DISABLE is read at
+# every torch.compile() call, so it is set around the case; a runtime switch is flipped after
+# wrapping and before the first call, then undone for a last call that shows whether the
+# compiled function still compiles ("poisoned" or not).
+SWITCHES = (
+    "none",
+    "TORCH_COMPILE_DISABLE=1",
+    "TORCH_COMPILE_DISABLE=0",
+    "TORCH_COMPILE_DISABLE=true",
+    "TORCHDYNAMO_DISABLE=1",
+    "config.disable",
+    "force_eager",
+)
 RUNTIME_SWITCHES = ("config.disable", "force_eager")
+# Interpreter -> (its environment, the switches it probes, in order).
+INTERPRETERS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "shared": ({}, ("none", "TORCHDYNAMO_DISABLE=1", *RUNTIME_SWITCHES)),
+    **{
+        s: ({"TORCH_COMPILE_DISABLE": s.split("=")[1]}, (s,))
+        for s in SWITCHES
+        if s.startswith("TORCH_COMPILE_DISABLE=")
+    },
+}
 
 PROBE = r'''
-import json, sys, warnings
+import json, os, sys, warnings
 
-switch = sys.argv[1]
 import torch
 from torchcompat import safe_compile
 
@@ -95,7 +106,7 @@ def shown(record):
     return [f"{w.category.__name__}: {line}"[:200] for w, line in zip(record, lines)]
 
 
-def set_switch(on):
+def set_switch(switch, on):
     if switch == "config.disable":
         torch._dynamo.config.disable = on
     elif switch == "force_eager":
@@ -122,8 +133,10 @@ def call(compiled, tag, backend):
     }
 
 
-def case(api, fullgraph):
-    tag = f"{api}_{'fullgraph' if fullgraph else 'graphbreaks'}"
+def case(switch, api, fullgraph):
+    tag = f"{switch}_{api}_{'fullgraph' if fullgraph else 'graphbreaks'}".translate(
+        {ord(c): "_" for c in "=."}
+    )
     body, backend = fresh(tag), Backend()
     out = {"api": api, "fullgraph": fullgraph}
     dynamo = sys.modules.get("torch._dynamo")
@@ -148,36 +161,50 @@ def case(api, fullgraph):
         if "torch._dynamo" not in sys.modules:
             out["unavailable"] = "no torch._dynamo in this torch"
             return out
-        set_switch(True)
+        set_switch(switch, True)
         try:
             out["calls"] = [call(compiled, tag, backend) for _ in range(2)]
         finally:
-            set_switch(False)
+            set_switch(switch, False)
         out["after"] = call(compiled, tag, backend)
     else:
         out["calls"] = [call(compiled, tag, backend) for _ in range(2)]
     return out
 
 
-cases = [case(api, fullgraph) for api in ("raw", "safe") for fullgraph in (True, False)]
-print("PROBE-JSON " + json.dumps(cases))
+def probe(switch):
+    # Raw torch first: on 2.0-2.7 safe_compile makes torch's loose TORCH_COMPILE_DISABLE strict.
+    cases = []
+    for api in ("raw", "safe"):
+        for fullgraph in (True, False):
+            if switch == "TORCHDYNAMO_DISABLE=1":
+                os.environ["TORCHDYNAMO_DISABLE"] = "1"
+            try:
+                cases.append(case(switch, api, fullgraph))
+            finally:
+                os.environ.pop("TORCHDYNAMO_DISABLE", None)
+    return cases
+
+
+print("PROBE-JSON " + json.dumps({switch: probe(switch) for switch in sys.argv[1:]}))
 '''
 
 
-def _probe(switch: str) -> list[dict[str, Any]]:
+def _probe(interpreter: str) -> dict[str, list[dict[str, Any]]]:
+    extra, switches = INTERPRETERS[interpreter]
     env = {k: v for k, v in os.environ.items() if k not in ENV_SWITCHES}
-    env.update(SWITCHES[switch])
+    env.update(extra)
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, switch],
+        [sys.executable, "-c", PROBE, *switches],
         check=False,
         capture_output=True,
         text=True,
         env=env,
         timeout=300,
     )
-    assert done.returncode == 0, f"probe {switch} failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"probe {switches} failed:\n{done.stdout}\n{done.stderr}"
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PROBE-JSON "))
-    cases: list[dict[str, Any]] = json.loads(line.removeprefix("PROBE-JSON "))
+    cases: dict[str, list[dict[str, Any]]] = json.loads(line.removeprefix("PROBE-JSON "))
     return cases
 
 
@@ -198,7 +225,8 @@ def _build() -> dict[str, Any]:
 def probes() -> Iterator[dict[str, list[dict[str, Any]]]]:
     """Every switch probed once per session, two interpreters at a time (2 cores)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = dict(zip(SWITCHES, pool.map(_probe, SWITCHES)))
+        found = {k: v for part in pool.map(_probe, INTERPRETERS) for k, v in part.items()}
+    results = {switch: found[switch] for switch in SWITCHES}
     yield results
     target = os.environ.get("TORCHCOMPAT_PROBE_OUT")
     if target:

@@ -28,7 +28,7 @@ SWITCH_TITLES: dict[str, str] = {
     "TORCH_COMPILE_DISABLE=1": "`TORCH_COMPILE_DISABLE=1` (set before torch starts)",
     "TORCH_COMPILE_DISABLE=0": "`TORCH_COMPILE_DISABLE=0` (set before torch starts)",
     "TORCH_COMPILE_DISABLE=true": "`TORCH_COMPILE_DISABLE=true` (set before torch starts)",
-    "TORCHDYNAMO_DISABLE=1": "`TORCHDYNAMO_DISABLE=1` (set before torch starts)",
+    "TORCHDYNAMO_DISABLE=1": "`TORCHDYNAMO_DISABLE=1` (torch reads it at every torch.compile call)",
     "config.disable": "`torch._dynamo.config.disable = True` after wrapping, then back to False",
     "force_eager": '`torch.compiler.set_stance("force_eager")` after wrapping, then "default"',
 }
@@ -117,9 +117,10 @@ def render(runs: list[dict[str, Any]], when: datetime | None = None) -> str:
         "the runs of compiled graphs, and called twice. *compiled*: a compiled graph ran; "
         "*eager*: the body ran as plain Python; *body ran, then RuntimeError*: torch raised "
         f'"{NO_FRAMES}" after the body ran, so the return value was lost; *warns*: the same as '
-        "a UserWarning. Environment switches are set before the interpreter starts; the runtime "
-        "switches are flipped after wrapping, and undone before one more call, which shows "
-        "whether the function still compiles.",
+        "a UserWarning. `TORCH_COMPILE_DISABLE` is set before the interpreter starts (torch reads "
+        "it once); `TORCHDYNAMO_DISABLE` is set around wrapping and calling; the runtime switches "
+        "are flipped after wrapping, and undone before one more call, which shows whether the "
+        "function still compiles.",
         "",
     ]
     for switch, title in SWITCH_TITLES.items():
