@@ -527,6 +527,14 @@ def assert_no_compilation(*, allow_wrapping: bool = False) -> Iterator[CompileCo
 # Switching compilation off
 
 
+# Before this release, running a compiled function while torch._dynamo.config.disable is set
+# (and no stance keeps dynamo's callback out) marks its code, and that of every function it
+# calls, as skipped for good, and torch._dynamo.reset() does not undo it: dynamo never recorded
+# those codes. Seen on 2.1.2; not on 2.11.0 or 2.13.0. The releases between were not probed and
+# are treated as marking (the safe side: it only costs time).
+_SKIP_MARKS_SURVIVE_RESET_BEFORE = (2, 11)
+
+
 def _reset_dynamo() -> None:
     # Compiled code that dynamo cached stays in use whatever the switches say (a warm entry whose
     # guards pass keeps running), and running a compiled function while dynamo is off can mark
@@ -535,6 +543,31 @@ def _reset_dynamo() -> None:
     reset = getattr(dynamo, "reset", None)
     if reset is not None:
         reset()
+
+
+def _forget_skip_marks() -> None:
+    """Clear dynamo's per-code state of every Python function, skip marks included (~0.1 s)."""
+    reset_code = getattr(sys.modules.get("torch._dynamo.eval_frame"), "reset_code", None)
+    if reset_code is None:
+        return
+    import gc
+    import types
+
+    for obj in gc.get_objects():
+        if type(obj) is types.FunctionType:
+            reset_code(obj.__code__)
+
+
+def _leave_clean(stance_held: list[bool]) -> None:
+    facts = installed_facts()
+    if (
+        "torch._dynamo" in sys.modules
+        and not stance_held[0]
+        and facts is not None
+        and facts.release < _SKIP_MARKS_SURVIVE_RESET_BEFORE
+    ):
+        _forget_skip_marks()
+    _reset_dynamo()
 
 
 def _torch_own_disable() -> object:
@@ -611,7 +644,10 @@ def disable_compilation(*switches: str, reset: bool = True) -> Iterator[CompileG
     Each switch is restored in a ``finally``, so blocks nest and an exception changes nothing.
     With ``reset`` (the default) ``torch._dynamo.reset()`` runs, where dynamo is loaded, when the
     block starts (code compiled before would otherwise keep running compiled) and when it ends
-    (so that the next test compiles afresh, with no code marked as skipped for good).
+    (so that the next test compiles afresh). Before torch 2.11, where no stance kept dynamo out
+    of the block, compiled code that ran in it is marked as skipped for good, which
+    ``torch._dynamo.reset()`` does not undo: the block's end then also clears dynamo's state of
+    every Python function (about 0.1 s).
 
     Yields:
         The :class:`~torchcompat.CompileGate` in the block (``disabled`` is True).
@@ -636,11 +672,14 @@ def disable_compilation(*switches: str, reset: bool = True) -> Iterator[CompileG
     facts = installed_facts()
     dynamo_loaded = "torch._dynamo.config" in sys.modules
     dynamo: Any = sys.modules.get("torch._dynamo") if dynamo_loaded else None
+    # Whether the force_eager stance was held for the whole block (dynamo's callback then never
+    # ran, so nothing can have been marked as skipped).
+    stance_held = [False]
     with contextlib.ExitStack() as stack:
         if reset:
             _reset_dynamo()
             # Registered first, so it runs last, after every switch is back.
-            stack.callback(_reset_dynamo)
+            stack.callback(_leave_clean, stance_held)
         if "env" in chosen:
             stack.enter_context(_env_disabled(dynamo_loaded))
         if "config" in chosen and (dynamo is not None or "env" not in chosen):
@@ -658,6 +697,7 @@ def disable_compilation(*switches: str, reset: bool = True) -> Iterator[CompileG
                 import torch
 
                 stack.enter_context(torch.compiler.set_stance("force_eager"))
+                stance_held[0] = True
         yield compile_gate()
 
 
