@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from torchcompat.gate import ENV_SWITCHES, compile_gate
+from torchcompat.gate import ENV_SWITCHES, unusable_reason
 from torchcompat.version import installed_facts, torch_version
 
 # One profile for every property test. The gate fuzzers add up to well over 10,000 examples.
@@ -28,7 +28,7 @@ needs_dynamo = pytest.mark.skipif(
 needs_compile = pytest.mark.skipif(
     FACTS is None or not FACTS.compile_usable,
     # The gate's own sentence: "torch 1.13.1 has no torch.compile (it came in 2.0)", ...
-    reason=str(compile_gate().reason) if FACTS is None or not FACTS.compile_usable else "",
+    reason="torch is not installed" if FACTS is None else unusable_reason(FACTS),
 )
 
 

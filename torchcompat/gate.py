@@ -18,7 +18,7 @@ from torchcompat import _runtime
 from torchcompat._releases import ReleaseFacts
 from torchcompat.version import installed_facts, torch_version
 
-__all__ = ["ENV_SWITCHES", "CompileGate", "compile_gate", "is_compile_disabled"]
+__all__ = ["ENV_SWITCHES", "CompileGate", "compile_gate", "is_compile_disabled", "unusable_reason"]
 
 #: The environment variables the gate reads, in the order it reads them.
 ENV_SWITCHES = ("TORCH_COMPILE_DISABLE", "TORCHDYNAMO_DISABLE")
@@ -77,7 +77,7 @@ def compile_gate() -> CompileGate:
         return CompileGate(True, "torch is not installed", "no_torch")
     if not facts.compile_usable:
         switch = "python" if facts.has_compile else "no_compile"
-        return CompileGate(True, _unusable_reason(facts), switch)
+        return CompileGate(True, unusable_reason(facts), switch)
     return _ON
 
 
@@ -86,10 +86,13 @@ def is_compile_disabled() -> bool:
     return compile_gate().disabled
 
 
-def _unusable_reason(facts: ReleaseFacts) -> str:
+def unusable_reason(facts: ReleaseFacts) -> str:
+    """Why this torch cannot compile here, as a sentence; for a release that can, a note so."""
     version = torch_version()
     if not facts.has_compile:
         return f"torch {version} has no torch.compile (it came in 2.0)"
+    if not facts.refuses_python:
+        return f"torch {version}'s torch.compile can run here"
     refused = ".".join(map(str, facts.python_refused_from or ()))
     python = ".".join(map(str, facts.python))
     return (
