@@ -12,8 +12,7 @@ that is the safe side for every fact here (it keeps the guard, keeps strict pars
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 __all__ = ["ReleaseFacts", "facts_for"]
 
@@ -117,8 +116,7 @@ def _last_row(rows: tuple[tuple[Release, _T], ...], release: Release) -> _T | No
     return found
 
 
-@dataclass(frozen=True)
-class ReleaseFacts:
+class ReleaseFacts(NamedTuple):
     """The behaviour of one torch release (``release``) on one Python (``python``)."""
 
     release: Release
