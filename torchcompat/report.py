@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from torchcompat._releases import ReleaseFacts
-from torchcompat.gate import ENV_SWITCHES, compile_gate
+from torchcompat.gate import ENV_SWITCHES, compile_gate, unusable_reason
 from torchcompat.version import installed_facts, torch_version
 
 __all__ = ["build_report", "format_report"]
@@ -82,6 +82,13 @@ def build_report() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": sys.platform,
         "compile_usable": facts is not None and facts.compile_usable,
+        "compile_unusable_reason": (
+            "torch is not installed"
+            if facts is None
+            else None
+            if facts.compile_usable
+            else unusable_reason(facts)
+        ),
         "disabled": gate.disabled,
         "reason": gate.reason,
         "switch": gate.switch,
@@ -103,7 +110,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"torchcompat   {report['torchcompat'] or 'not installed as a distribution'}",
         f"torch         {report['torch'] or 'not installed'}",
         f"python        {report['python']} ({report['platform']})",
-        f"compile       {'usable' if report['compile_usable'] else 'not usable here'}",
+        "compile       "
+        + (
+            "usable"
+            if report["compile_usable"]
+            else f"not usable: {report['compile_unusable_reason']}"
+        ),
         f"switches      {env}",
         f"compilation   {decision}",
         "safe_compile:",
