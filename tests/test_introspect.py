@@ -297,3 +297,15 @@ def test_in_place_deepcopy_is_an_uncompiled_module_of_its_own(counter: Any) -> N
         clone.bias.zero_()
         assert torch.equal(clone(torch.ones(1, 3)), torch.zeros(1, 3))
     assert not is_compiled(clone)
+
+
+@needs_compile
+@pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile (2.1+)")
+def test_in_place_with_disable_true_adds_no_wrapper(dynamo_if_any: Any) -> None:
+    """disable=True in place: torch hands back the eager call, and safe_compile wraps nothing."""
+    model = UserModel()
+    safe_compile(model, in_place=True, fullgraph=True, disable=True, fallback="eager")
+    assert not hasattr(model._compiled_call_impl, "_torchcompat_compiled")
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model.linear(x).relu())

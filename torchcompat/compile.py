@@ -259,7 +259,9 @@ def _compile_in_place(model: Any, kwargs: dict[str, Any], how: dict[str, bool]) 
         target = call_impl
         model.compile(**kwargs)
     compiled_call = model._compiled_call_impl
-    if (how["switches"] or how["fallback"]) and compiled_call is not target:
+    # ``==``, not ``is``: with disable=True torch hands back ``self._call_impl``, a new bound
+    # method object that is equal to, not identical with, the one read above.
+    if (how["switches"] or how["fallback"]) and compiled_call != target:
         model._compiled_call_impl = _wrap(compiled_call, call_impl, **how)
     return model
 
