@@ -30,13 +30,19 @@ from .conftest import FACTS, TORCH, needs_compile, needs_torch, run_python
 
 torch = pytest.importorskip("torch", reason="the testing kit's tests need a real torch")
 
-needs_stance = pytest.mark.skipif(
-    FACTS is None or not FACTS.compile_usable or not FACTS.has_set_stance,
-    reason=f"{TORCH} has no torch.compiler.set_stance (it came in 2.6) or cannot compile here",
+
+def _needs(fact: bool, missing: str) -> pytest.MarkDecorator:
+    """Skip unless torch can compile here and has ``fact``; the reason names what is missing."""
+    if FACTS is None or not FACTS.compile_usable:
+        return needs_compile
+    return pytest.mark.skipif(not fact, reason=f"{TORCH} has no {missing}")
+
+
+needs_stance = _needs(
+    FACTS is not None and FACTS.has_set_stance, "torch.compiler.set_stance (it came in 2.6)"
 )
-needs_module_compile = pytest.mark.skipif(
-    FACTS is None or not FACTS.compile_usable or FACTS.release < (2, 1),
-    reason=f"{TORCH} has no nn.Module.compile (it came in 2.1) or cannot compile here",
+needs_module_compile = _needs(
+    FACTS is not None and FACTS.release >= (2, 1), "nn.Module.compile (it came in 2.1)"
 )
 FUZZ = settings(max_examples=300, database=None)
 HERE = os.path.abspath(__file__)
@@ -293,7 +299,7 @@ with CompileCounter() as counter:
         except RuntimeError:  # torch 2.0 refuses Python 3.11 before looking at disable
             pass
 print(json.dumps({"untouched": untouched, "calls": counter.torch_compile_calls,
-                  "restored": type(getattr(torch, "compile", len)).__name__}))
+                  "restored": type(getattr(torch, "compile", lambda: None)).__name__}))
 """
     result = json.loads(run_python(code).stdout.strip().splitlines()[-1])
     has_compile = FACTS is not None and FACTS.has_compile

@@ -539,6 +539,9 @@ def _reset_dynamo() -> None:
     # Compiled code that dynamo cached stays in use whatever the switches say (a warm entry whose
     # guards pass keeps running), and running a compiled function while dynamo is off can mark
     # its code as skipped for good: start and leave the block with empty caches.
+    facts = installed_facts()
+    if facts is None or not facts.compile_usable:
+        return  # nothing can have been compiled (e.g. 2.0 on Python 3.11 has dynamo, unusable)
     dynamo = sys.modules.get("torch._dynamo")
     reset = getattr(dynamo, "reset", None)
     if reset is not None:
@@ -564,6 +567,7 @@ def _leave_clean(stance_held: list[bool]) -> None:
         "torch._dynamo" in sys.modules
         and not stance_held[0]
         and facts is not None
+        and facts.compile_usable
         and facts.release < _SKIP_MARKS_SURVIVE_RESET_BEFORE
     ):
         _forget_skip_marks()
