@@ -383,7 +383,7 @@ def format_summary(results: list[EnvResult], watch: DiskWatch, wall_s: float) ->
     lines += [
         "",
         f"total: {wall_s / 60:.1f} min wall ({install / 60:.1f} min installing, "
-        f"{test / 60:.1f} min testing; the next env's wheels download during the tests)",
+        f"{test / 60:.1f} min testing)",
         f"disk high-water mark: largest env {largest:.1f} GB; free disk went from "
         f"{watch.start_free / GB:.1f} GB down to {watch.min_free / GB:.1f} GB "
         f"(at most {(watch.start_free - watch.min_free) / GB:.1f} GB in use by this run and "
@@ -406,9 +406,10 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--keep", action="store_true", help="keep each env instead of deleting")
     parser.add_argument(
-        "--no-prefetch",
+        "--prefetch",
         action="store_true",
-        help="do not download the next env's wheels while the current env runs its tests",
+        help="download the next env's wheels while the current env runs its tests (helps where "
+        "the network is the bottleneck; here unpacking is: 124 s offline vs 85-130 s online)",
     )
     args = parser.parse_args(argv)
     known = matrix_envs()
@@ -428,9 +429,10 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 
 
 def run_matrix(
-    names: list[str], watch: DiskWatch, *, keep: bool = False, prefetch: bool = True
+    names: list[str], watch: DiskWatch, *, keep: bool = False, prefetch: bool = False
 ) -> list[EnvResult]:
-    """Run ``names`` one after another, each env's wheels downloaded during the previous tests."""
+    """Run ``names`` one after another (with ``prefetch``, each env's wheels downloaded during
+    the previous env's tests)."""
     known = matrix_envs()
     prefetches: dict[str, Prefetch] = {}
 
@@ -471,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     (ROOT / ".tox").mkdir(exist_ok=True)
     start = time.monotonic()
     with DiskWatch(ROOT / ".tox") as watch:
-        results = run_matrix(names, watch, keep=args.keep, prefetch=not args.no_prefetch)
+        results = run_matrix(names, watch, keep=args.keep, prefetch=args.prefetch)
     wall_s = time.monotonic() - start
     print("\n" + format_summary(results, watch, wall_s), flush=True)
     report = {
