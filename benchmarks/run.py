@@ -1,0 +1,655 @@
+"""The CPU ratio suite: what torchcompat costs next to torch.compile and plain eager.
+
+Run it with the interpreter of the venv whose torch you want to measure::
+
+    python benchmarks/run.py --out benchmarks/results/cpu-torch-<version>.json
+
+then ``python benchmarks/render.py`` writes ``docs/performance.md`` from every JSON file under
+``benchmarks/results/``. Why a plain script and not pytest-benchmark: see ``benchmarks/README.md``
+(in short: interleaved rounds and ratios taken inside one round, which pytest-benchmark does not
+do, and separate processes for what must start cold).
+
+Sections (each a ratio or a cost, median and spread over interleaved rounds):
+
+1. ``import``: ``import torchcompat`` over a bare interpreter, and that torch stayed unimported.
+2. ``startup``: a whole process that builds a Linear and wraps it with ``fullgraph=True`` under
+   ``TORCH_COMPILE_DISABLE=1``: safe_compile's script over torch.compile's.
+3. ``percall_on``: calling safe_compile's result over calling torch.compile's, compilation on,
+   ``fullgraph=True, backend="eager"``: a tiny function and a small MLP.
+4. ``percall_off``: the same under ``TORCH_COMPILE_DISABLE=1``, against torch.compile's result
+   and plain eager.
+5. ``gate``: ``is_compile_disabled()`` and ``compile_gate()`` in ns per call, in each state a
+   process can be in (torch not imported, torch imported, dynamo loaded, a switch set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import contextvars
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "summarize"]
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# Each timed sample runs this long: long enough that timer resolution and one context switch are
+# small against it, short enough that many rounds fit and drift between variants stays small.
+SAMPLE_S = 0.02
+
+
+def summarize(values: Sequence[float]) -> dict[str, Any]:
+    """Median, quartiles and range of ``values``, with the values themselves."""
+    ordered = sorted(values)
+    quart = statistics.quantiles(ordered, n=4) if len(ordered) > 1 else [ordered[0]] * 3
+    return {
+        "median": statistics.median(ordered),
+        "p25": quart[0],
+        "p75": quart[2],
+        "min": ordered[0],
+        "max": ordered[-1],
+        "n": len(ordered),
+        "raw": list(values),
+    }
+
+
+# In-process samples are timed in CPU time of this process (user + system), not wall time: on a
+# shared box the wall clock also counts the time the scheduler gave a neighbour, which is most of
+# the noise there. Workers run torch with one thread, so CPU time is the work of the calls.
+TIMER = time.process_time
+
+
+def _time(fn: Callable[[], object], number: int) -> float:
+    return timeit.Timer(fn, timer=TIMER).timeit(number=number)
+
+
+def _calibrate(fn: Callable[[], object]) -> int:
+    """How many calls of ``fn`` make one sample of about ``SAMPLE_S``."""
+    number = 1
+    while True:
+        elapsed = _time(fn, number)
+        if elapsed >= SAMPLE_S / 4:
+            return max(1, int(number * SAMPLE_S / elapsed))
+        number *= 4
+
+
+def interleave(
+    variants: dict[str, Callable[[], object]], rounds: int, seed: int = 0
+) -> dict[str, list[float]]:
+    """Per-call seconds of each variant, one sample each per round, in a shuffled order.
+
+    Every variant gets the same call count (calibrated on the slowest), so that each round's
+    ratio compares equal amounts of work done in the same few hundred milliseconds.
+    """
+    for fn in variants.values():  # warm up: first calls compile, fill caches, load code
+        for _ in range(50):
+            fn()
+    number = min(_calibrate(fn) for fn in variants.values())
+    rng = random.Random(seed)
+    names = list(variants)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        rng.shuffle(names)
+        for name in names:
+            # timeit turns the garbage collector off while it times.
+            samples[name].append(_time(variants[name], number) / number)
+    return samples
+
+
+def ratios(samples: dict[str, list[float]], num: str, den: str) -> dict[str, Any]:
+    """``num``/``den`` per round (both measured in the same round), summarized."""
+    return summarize([a / b for a, b in zip(samples[num], samples[den])])
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers: each runs in its own interpreter (the parent picks the environment) and prints JSON.
+
+
+def _torch_info() -> dict[str, Any]:
+    import torch
+
+    return {
+        "version": torch.__version__,
+        "cuda": torch.version.cuda,
+        "git": torch.version.git_version,
+        "debug": torch.version.debug,
+        "threads": torch.get_num_threads(),
+    }
+
+
+TINY_SRC = "def tiny(x):\n    return x + 1\n"
+
+MLP_SRC = """
+import torch
+
+class MLP(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(32, 64)
+        self.fc2 = torch.nn.Linear(64, 64)
+        self.fc3 = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+"""
+
+
+def _fresh(src: str, name: str) -> Any:
+    """A new function or class compiled from ``src``: its own code objects.
+
+    dynamo keeps its compiled entries on the code object. Two wrappers around one code object
+    share that list, and the second one's lookup walks past the first one's entry (a guard
+    failure) on every call; a code object per variant keeps the comparison fair.
+    """
+    namespace: dict[str, Any] = {}
+    exec(compile(src, f"<bench {name} {id(namespace)}>", "exec"), namespace)
+    return namespace[name]
+
+
+def _workloads() -> dict[str, tuple[Callable[[], Any], tuple[Any, ...]]]:
+    """name -> (factory of a fresh callable, its arguments)."""
+    import torch
+
+    torch.manual_seed(0)
+    state = _fresh(MLP_SRC, "MLP")().state_dict()
+
+    def mlp() -> Any:
+        model = _fresh(MLP_SRC, "MLP")()
+        model.load_state_dict(state)
+        return model.eval()
+
+    return {
+        "tiny": (lambda: _fresh(TINY_SRC, "tiny"), (torch.ones(4),)),
+        "mlp": (mlp, (torch.randn(8, 32),)),
+    }
+
+
+def worker_percall(rounds: int, off: bool) -> dict[str, Any]:
+    import torch
+
+    # One intra-op thread: on a small shared box a second thread makes every op wait for a core
+    # that a neighbour may hold, which swings the MLP's time by 2x between samples. The cost
+    # under test (Python around the compiled call) is single-threaded anyway.
+    torch.set_num_threads(1)
+
+    import torchcompat
+    from torchcompat.compile import GUARDED_ATTR
+
+    kwargs: dict[str, Any] = {"fullgraph": True, "backend": "eager"}
+    # With compilation off, torch 2.13+ raise RuntimeError from a fullgraph=True call ("found no
+    # compiled frames") after the body ran, so torch.compile's result is timed with
+    # fullgraph=False there: that is the wrapper a caller without safe_compile can keep.
+    torch_kwargs = {**kwargs, "fullgraph": False} if off else kwargs
+    out: dict[str, Any] = {"torch": _torch_info(), "torch_kwargs": torch_kwargs, "workloads": {}}
+    with torch.inference_mode():
+        for name, (factory, args) in _workloads().items():
+            original = factory()
+            via_safe = torchcompat.safe_compile(original, **kwargs)
+            # On, each variant needs its own code objects (see _fresh). Off, safe_compile hands
+            # back ``original`` itself (checked below), so "plain eager" is that same object:
+            # a second instance would add its own layout in memory to the comparison, which
+            # measured up to 2.5% on the MLP and is no cost of safe_compile's.
+            eager = original if off else factory()
+            via_torch = torch.compile(factory(), **torch_kwargs)
+            expected = eager(*args)
+            for result in (via_torch(*args), via_safe(*args)):
+                torch.testing.assert_close(result, expected)
+            target = getattr(via_safe, "forward", via_safe)
+            info = {
+                # Off: the object itself must come back. On: torch.compile's own object (no
+                # guard needed, before 2.12) or a guarded one.
+                "safe_is_input": via_safe is original,
+                "safe_guarded": hasattr(target, GUARDED_ATTR),
+                "safe_type": type(via_safe).__name__,
+                "torch_type": type(via_torch).__name__,
+            }
+            variants: dict[str, Callable[[], object]] = {
+                "eager": lambda f=eager: f(*args),
+                "torch.compile": lambda f=via_torch: f(*args),
+                "safe_compile": lambda f=via_safe: f(*args),
+            }
+            samples = interleave(variants, rounds)
+            out["workloads"][name] = {
+                **info,
+                "per_call_s": {k: summarize(v) for k, v in samples.items()},
+                "safe_over_torch": ratios(samples, "safe_compile", "torch.compile"),
+                "safe_over_eager": ratios(samples, "safe_compile", "eager"),
+                "torch_over_eager": ratios(samples, "torch.compile", "eager"),
+            }
+        if not off:
+            out["guard_ns"] = guard_cost(rounds)
+    return out
+
+
+@contextlib.contextmanager
+def as_release(release: str | None) -> Iterator[None]:
+    """Make safe_compile take ``release``'s path (its guard) on the installed torch.
+
+    On torch < 2.12 safe_compile returns torch.compile's object as it is: there is no fullgraph
+    check to guard against. To show the guard's cost on such a torch anyway, this swaps the
+    release facts that ``torchcompat.compile`` consults for ``release``'s during the block.
+    ``None`` changes nothing.
+    """
+    if release is None:
+        yield
+        return
+    from torchcompat import compile as tc_compile
+    from torchcompat._releases import facts_for
+
+    saved = tc_compile.installed_facts
+    facts = facts_for(tuple(int(p) for p in release.split(".")))
+    tc_compile.installed_facts = lambda: facts  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        tc_compile.installed_facts = saved
+
+
+def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str) -> Any:
+    """Run safe_compile over an already compiled ``compiled``: its guard, around that object.
+
+    safe_compile calls ``torch.compile(model, **kwargs)`` and guards what comes back; here that
+    call returns ``compiled``, so every variant of a benchmark shares one compiled object (the
+    same dynamo cache entries and CUDA graphs) and differs only by the guard. ``reader``:
+
+    - ``"installed"``: the flag read safe_compile picks for this torch;
+    - ``"public"``: the public ``torch._dynamo.config.disable`` read (the fallback, and what a
+      torch before 2.12's config layout gets);
+    - ``"fast"``: the 2.12+ read (``ContextVar.get`` of the user override over a plain default),
+      pointed at a ContextVar standing in for torch's, for a torch that stores it otherwise.
+
+    On a torch without the fullgraph check (< 2.12) safe_compile is told it runs on 2.13.
+    For a module, returns the wrapper and leaves ``compiled.forward`` as it was.
+    """
+    import functools
+
+    import torch
+
+    import torchcompat
+    from torchcompat import _runtime
+    from torchcompat.version import installed_facts
+
+    facts = installed_facts()
+    native = facts is not None and facts.fullgraph_check is not None
+    real_compile = torch.compile
+    real_reader = _runtime.fast_disable_reader
+    plain_forward = getattr(compiled, "forward", None)
+
+    @functools.wraps(real_compile)  # the signature safe_compile checks keywords against
+    def hand_back(*args: Any, **kw: Any) -> Any:
+        return compiled
+
+    torch.compile = hand_back
+    if reader == "public":
+        _runtime.fast_disable_reader = lambda: None  # type: ignore[assignment]
+    elif reader == "fast":
+        var: contextvars.ContextVar[Any] = contextvars.ContextVar("bench_disable")
+        unset = object()
+        _runtime.fast_disable_reader = lambda: (var, unset, False)  # type: ignore[assignment]
+    try:
+        with as_release(None if native else "2.13"):
+            result = torchcompat.safe_compile(model, **kwargs)
+    finally:
+        torch.compile = real_compile
+        _runtime.fast_disable_reader = real_reader  # type: ignore[assignment]
+    from torchcompat.compile import GUARDED_ATTR
+
+    wrapper = result
+    if result is compiled and plain_forward is not None:
+        wrapper = compiled.forward
+        compiled.forward = plain_forward
+    if not hasattr(wrapper, GUARDED_ATTR):
+        raise RuntimeError("safe_compile installed no guard: nothing to measure")
+    return wrapper
+
+
+def guard_cost(rounds: int) -> dict[str, Any]:
+    """safe_compile's guard around a compiled one-liner, next to the compiled call it wraps.
+
+    One compiled object (``backend="eager"``) under three readers; the difference per round is
+    the guard's own cost in ns: its flag read and one Python call.
+    """
+    import torch
+
+    noop = _fresh("def noop(x):\n    return x\n", "noop")
+    x = torch.ones(1)
+    kwargs = {"fullgraph": True, "backend": "eager"}
+    plain = torch.compile(noop, **kwargs)
+    variants: dict[str, Callable[[], object]] = {"compiled": lambda: plain(x)}
+    for reader in ("installed", "public", "fast"):
+        guard = install_guard(noop, plain, kwargs, reader)
+        variants[f"guarded ({reader} read)"] = lambda g=guard: g(x)
+    samples = interleave(variants, rounds, seed=3)
+    out: dict[str, Any] = {k: summarize([s * 1e9 for s in v]) for k, v in samples.items()}
+    out["added_ns"] = {
+        name: summarize([(g - p) * 1e9 for g, p in zip(samples[name], samples["compiled"])])
+        for name in samples
+        if name != "compiled"
+    }
+    return out
+
+
+def worker_gate(rounds: int) -> dict[str, Any]:
+    os.environ.pop("TORCH_COMPILE_DISABLE", None)
+    os.environ.pop("TORCHDYNAMO_DISABLE", None)
+    from torchcompat import compile_gate, is_compile_disabled
+
+    def measure() -> dict[str, Any]:
+        samples = interleave(
+            {"is_compile_disabled": is_compile_disabled, "compile_gate": compile_gate}, rounds
+        )
+        return {k: summarize([s * 1e9 for s in v]) for k, v in samples.items()}
+
+    states: dict[str, Any] = {}
+    states["torch not imported"] = measure()
+    assert "torch" not in sys.modules
+    import torch
+
+    states["torch imported, dynamo not loaded"] = (
+        measure() if "torch._dynamo" not in sys.modules else None
+    )
+    import torch._dynamo
+
+    states["dynamo loaded"] = measure()
+    os.environ["TORCH_COMPILE_DISABLE"] = "1"
+    states["TORCH_COMPILE_DISABLE=1 (first source, returns early)"] = measure()
+    return {"torch": _torch_info(), "states_ns": states}
+
+
+WORKERS = {
+    "percall_on": lambda rounds: worker_percall(rounds, off=False),
+    "percall_off": lambda rounds: worker_percall(rounds, off=True),
+    "gate": worker_gate,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent: spawns fresh interpreters, interleaves them, collects JSON.
+
+
+IMPORT_PROBE = """
+import sys, time, json
+t = time.perf_counter()
+c = time.process_time()
+import torchcompat
+dc = time.process_time() - c
+dt = time.perf_counter() - t
+print(json.dumps({"import_s": dt, "import_cpu_s": dc, "torch_loaded": "torch" in sys.modules,
+                  "packaging_loaded": "packaging" in sys.modules}))
+"""
+
+STARTUP_SCRIPTS = {
+    "safe_compile": (
+        "import sys, torch\n"
+        "from torchcompat import safe_compile\n"
+        "model = torch.nn.Linear(8, 8)\n"
+        "compiled = safe_compile(model, fullgraph=True)\n"
+        "assert compiled is model\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    ),
+    "torch.compile": (
+        "import sys, torch\n"
+        "model = torch.nn.Linear(8, 8)\n"
+        "compiled = torch.compile(model, fullgraph=True)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    ),
+}
+
+
+# Bytecode caching as an installed package has it (pip writes .pyc files; an editable install
+# writes them on first import). A shell with PYTHONDONTWRITEBYTECODE=1, as on the box these
+# numbers come from, would otherwise compile torchcompat's source at every start (~7 ms). The
+# cache goes to a private folder so that the shared checkout gets no __pycache__.
+PYCACHE = Path(tempfile.gettempdir()) / "torchcompat-bench-pycache"
+
+
+def _env(*, bytecode: bool = True, **extra: str) -> dict[str, str]:
+    drop = ("TORCH_COMPILE_DISABLE", "TORCHDYNAMO_DISABLE", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    if bytecode:
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    env.update(extra)
+    return env
+
+
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _wall(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    return _timed(argv, env)[::2]  # type: ignore[return-value]
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall time, CPU time (user + system) and stdout of one child process."""
+    cpu = _cpu_children()
+    start = time.perf_counter()
+    # Run from a neutral folder: ``python -c`` puts the working directory first on sys.path,
+    # which in the repository root would import the checkout's torchcompat, not the one measured.
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir()
+    )
+    elapsed = time.perf_counter() - start
+    cpu = _cpu_children() - cpu
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} failed:\n{done.stderr}")
+    return elapsed, cpu, done.stdout
+
+
+def section_import(rounds: int) -> dict[str, Any]:
+    py = sys.executable
+    env = _env()
+    bare: list[float] = []
+    imported: list[float] = []
+    bare_cpu: list[float] = []
+    imported_cpu: list[float] = []
+    inproc: list[float] = []
+    inproc_cpu: list[float] = []
+    inproc_nobytecode: list[float] = []
+    env_nobytecode = _env(bytecode=False)
+    torch_loaded = False
+    packaging_loaded = False
+    rng = random.Random(1)
+    runs = [("bare", [py, "-c", "pass"]), ("import", [py, "-c", "import torchcompat"])]
+    for _ in range(3):  # warm the page cache for both
+        for _name, argv in runs:
+            _wall(argv, env)
+    for _ in range(rounds):
+        rng.shuffle(runs)
+        for name, argv in runs:
+            wall, cpu, _ = _timed(argv, env)
+            (bare if name == "bare" else imported).append(wall)
+            (bare_cpu if name == "bare" else imported_cpu).append(cpu)
+        probe = json.loads(_wall([py, "-c", IMPORT_PROBE], env)[1])
+        inproc.append(probe["import_s"])
+        inproc_cpu.append(probe["import_cpu_s"])
+        inproc_nobytecode.append(
+            json.loads(_wall([py, "-c", IMPORT_PROBE], env_nobytecode)[1])["import_s"]
+        )
+        torch_loaded |= probe["torch_loaded"]
+        packaging_loaded |= probe["packaging_loaded"]
+    return {
+        "bare_process_ms": summarize([b * 1e3 for b in bare]),
+        "import_process_ms": summarize([i * 1e3 for i in imported]),
+        "delta_ms": summarize([(i - b) * 1e3 for i, b in zip(imported, bare)]),
+        "delta_cpu_ms": summarize([(i - b) * 1e3 for i, b in zip(imported_cpu, bare_cpu)]),
+        "in_process_import_ms": summarize([s * 1e3 for s in inproc]),
+        "in_process_import_cpu_ms": summarize([s * 1e3 for s in inproc_cpu]),
+        "in_process_import_no_bytecode_ms": summarize([s * 1e3 for s in inproc_nobytecode]),
+        "torch_imported": torch_loaded,
+        "packaging_imported": packaging_loaded,
+    }
+
+
+def section_startup(rounds: int) -> dict[str, Any]:
+    py = sys.executable
+    env = _env(TORCH_COMPILE_DISABLE="1")
+    times: dict[str, list[float]] = {name: [] for name in STARTUP_SCRIPTS}
+    cpu_times: dict[str, list[float]] = {name: [] for name in STARTUP_SCRIPTS}
+    dynamo: dict[str, bool] = {}
+    names = list(STARTUP_SCRIPTS)
+    rng = random.Random(2)
+    for name in names:  # warm the page cache for torch's files
+        _wall([py, "-c", STARTUP_SCRIPTS[name]], env)
+    for _ in range(rounds):
+        rng.shuffle(names)
+        for name in names:
+            elapsed, cpu, stdout = _timed([py, "-c", STARTUP_SCRIPTS[name]], env)
+            times[name].append(elapsed)
+            cpu_times[name].append(cpu)
+            dynamo[name] = stdout.strip() == "True"
+    return {
+        "process_s": {k: summarize(v) for k, v in times.items()},
+        "safe_over_torch": summarize(
+            [a / b for a, b in zip(times["safe_compile"], times["torch.compile"])]
+        ),
+        "process_cpu_s": {k: summarize(v) for k, v in cpu_times.items()},
+        "safe_over_torch_cpu": summarize(
+            [a / b for a, b in zip(cpu_times["safe_compile"], cpu_times["torch.compile"])]
+        ),
+        "dynamo_imported": dynamo,
+    }
+
+
+def _run_worker(kind: str, rounds: int, env: dict[str, str]) -> dict[str, Any]:
+    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--rounds", str(rounds)]
+    return json.loads(_wall(argv, env)[1])  # type: ignore[no-any-return]
+
+
+def source_fingerprint() -> dict[str, Any]:
+    """Which torchcompat source was measured: its folder, a hash of its files, the git commit.
+
+    The checkout is shared and changes under a running benchmark; measure a snapshot
+    (``git archive HEAD torchcompat | tar -x -C SNAP`` and ``PYTHONPATH=SNAP``) and this says
+    which one.
+    """
+    import hashlib
+
+    import torchcompat
+
+    folder = Path(torchcompat.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    out: dict[str, Any] = {"path": str(folder), "sha256": digest.hexdigest()[:16]}
+    commit = os.environ.get("TORCHCOMPAT_BENCH_COMMIT")
+    if commit:
+        out["commit"] = commit
+    else:
+        try:
+            out["commit"] = subprocess.run(
+                ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(folder), "status", "--porcelain", "--", "."],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            out["uncommitted_changes"] = bool(dirty)
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu": model or platform.processor(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg_start": list(os.getloadavg()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
+    parser.add_argument("--rounds", type=int, default=60, help="interleaved rounds per section")
+    parser.add_argument(
+        "--process-rounds", type=int, default=15, help="rounds of the whole-process start-up"
+    )
+    parser.add_argument(
+        "--import-rounds", type=int, default=40, help="rounds of the import measurement"
+    )
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args.rounds)))
+        return 0
+
+    started = datetime.now(timezone.utc)
+    machine = _machine()
+    result: dict[str, Any] = {
+        "kind": "cpu",
+        "command": " ".join(
+            [
+                *[f"{k}={os.environ[k]}" for k in ("PYTHONPATH",) if os.environ.get(k)],
+                Path(sys.executable).as_posix(),
+                *sys.argv,
+            ]
+        ),
+        "date_utc": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine,
+        "torchcompat": source_fingerprint(),
+        "in_process_timer": "time.process_time: CPU time of the worker process (one torch thread)",
+        "sections": {},
+    }
+    sections = result["sections"]
+    print("import ...", file=sys.stderr)
+    sections["import"] = section_import(args.import_rounds)
+    print("startup ...", file=sys.stderr)
+    sections["startup"] = section_startup(args.process_rounds)
+    print("percall on ...", file=sys.stderr)
+    sections["percall_on"] = _run_worker("percall_on", args.rounds, _env())
+    print("percall off ...", file=sys.stderr)
+    sections["percall_off"] = _run_worker(
+        "percall_off", args.rounds, _env(TORCH_COMPILE_DISABLE="1")
+    )
+    print("gate ...", file=sys.stderr)
+    sections["gate"] = _run_worker("gate", args.rounds, _env())
+    result["torch"] = sections["percall_on"]["torch"]
+    machine["loadavg_end"] = list(os.getloadavg())
+    result["elapsed_s"] = (datetime.now(timezone.utc) - started).total_seconds()
+    text = json.dumps(result, indent=1)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
