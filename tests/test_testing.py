@@ -24,6 +24,7 @@ from torchcompat.testing import (
     expect_compilation,
     flag_values,
     non_disabling_flag_values,
+    reset_compilation,
 )
 
 from .conftest import FACTS, TORCH, needs_compile, needs_torch, run_python
@@ -428,6 +429,52 @@ def test_compiled_code_runs_eagerly_in_the_block_and_compiles_afresh_after(
         assert torch.equal(compiled(x), plain(x))
     with expect_compilation(frames=1, graphs=1):
         compiled(x)
+
+
+@needs_compile
+@pytest.mark.usefixtures("clean_dynamo")
+def test_reset_compilation_undoes_skip_marks() -> None:
+    """Compiled code run while config.disable was set compiles again after reset_compilation()."""
+    import torch._dynamo
+
+    compiled = torch.compile(broken, backend="eager")
+    compiled(torch.ones(3))
+    torch._dynamo.config.disable = True
+    try:
+        compiled(torch.ones(3))  # torch before 2.11 marks broken's code as skipped for good
+    finally:
+        torch._dynamo.config.disable = False
+    reset_compilation()
+    with expect_compilation(frames=2, graphs=2):
+        compiled(torch.ones(3))
+
+
+class Doubler:
+    """A callable object: torch.compile runs it through a wrapper of its own (wrap_inline)."""
+
+    def __call__(self, x: Any) -> Any:
+        return x * 2
+
+
+@needs_compile
+@pytest.mark.usefixtures("clean_dynamo")
+def test_reset_compilation_undoes_skip_marks_of_freed_wrappers() -> None:
+    """A wrapper that ran while config.disable was set and is gone since leaves no trace."""
+    import gc
+
+    import torch._dynamo
+
+    compiled = torch.compile(Doubler(), backend="eager")
+    torch._dynamo.config.disable = True
+    try:
+        compiled(torch.ones(3))
+    finally:
+        torch._dynamo.config.disable = False
+    del compiled
+    gc.collect()
+    reset_compilation()
+    with expect_compilation(frames=1, graphs=1):
+        torch.compile(torch.nn.Linear(3, 3), backend="eager")(torch.ones(3))
 
 
 @needs_compile

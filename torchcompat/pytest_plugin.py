@@ -203,7 +203,8 @@ def compile_side(request: pytest.FixtureRequest) -> Iterator[str]:
     """``"on"`` or ``"off"``: the side of the compile switch this test runs on.
 
     Parametrized by ``@pytest.mark.compile_on_and_off``: the off side turns compilation off
-    through every switch for the test; the on side is skipped where compilation cannot be on.
+    through every switch for the test; the on side is skipped where compilation cannot be on,
+    and starts and ends with :func:`~torchcompat.testing.reset_compilation`.
     Without the mark, it only says what the gate says now.
     """
     from torchcompat.gate import compile_gate
@@ -215,11 +216,11 @@ def compile_side(request: pytest.FixtureRequest) -> Iterator[str]:
         gate = compile_gate()
         if gate.disabled:
             pytest.skip(f"compilation cannot be on here: {gate.reason}")
-        from torchcompat.testing import _reset_dynamo
+        from torchcompat.testing import _reset_dynamo, reset_compilation
 
-        # Like the off side, start and leave with dynamo's caches empty, so that what the test
-        # counts does not depend on what ran before it.
-        _reset_dynamo()
+        # Start as a fresh process would, so that what the test counts does not depend on what
+        # ran before it; leave with empty caches (compilation was on: nothing to un-mark).
+        reset_compilation()
         try:
             yield "on"
         finally:

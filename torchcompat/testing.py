@@ -10,7 +10,7 @@ the rest of torchcompat, importing this module never imports torch. The pytest p
   says what was compiled where. :func:`expect_compilation` and :func:`assert_no_compilation`
   are the context-manager forms.
 - :func:`disable_compilation` turns compilation off for a block through each switch and puts
-  everything back afterwards.
+  everything back afterwards; :func:`reset_compilation` makes the next call compile afresh.
 - :func:`flag_values` and :func:`non_disabling_flag_values` are Hypothesis strategies for the
   values of an environment flag, to fuzz a gate of your own the way torchcompat fuzzes its own.
 
@@ -52,6 +52,7 @@ __all__ = [
     "expect_compilation",
     "flag_values",
     "non_disabling_flag_values",
+    "reset_compilation",
 ]
 
 #: The switches :func:`disable_compilation` can turn: the ``TORCH_COMPILE_DISABLE`` environment
@@ -531,14 +532,11 @@ def assert_no_compilation(*, allow_wrapping: bool = False) -> Iterator[CompileCo
 # (and no stance keeps dynamo's callback out) marks its code, and that of every function it
 # calls, as skipped for good, and torch._dynamo.reset() does not undo it: dynamo never recorded
 # those codes. Seen on 2.1.2 and 2.7.1; not on 2.11.0 or 2.13.0. 2.8-2.10 were not probed and
-# are treated as marking (the safe side: it only costs time, ~0.04 s a block on 2.1.2).
+# are treated as marking (the safe side: it only costs time, ~0.1 s a reset on 2.1.2).
 _SKIP_MARKS_SURVIVE_RESET_BEFORE = (2, 11)
 
 
 def _reset_dynamo() -> None:
-    # Compiled code that dynamo cached stays in use whatever the switches say (a warm entry whose
-    # guards pass keeps running), and running a compiled function while dynamo is off can mark
-    # its code as skipped for good: start and leave the block with empty caches.
     facts = installed_facts()
     if facts is None or not facts.compile_usable:
         return  # nothing can have been compiled (e.g. 2.0 on Python 3.11 has dynamo, unusable)
@@ -556,20 +554,35 @@ def _forget_skip_marks() -> None:
     import gc
     import types
 
-    for obj in gc.get_objects():
-        if type(obj) is types.FunctionType:
-            reset_code(obj.__code__)
+    # The code of nested functions too, whether or not one is alive now: e.g. the ``inner`` of
+    # torch's wrap_inline, whose code every compiled torch.nn module runs, lives on only in
+    # wrap_inline's constants once the wrapper that ran under config.disable is gone.
+    todo = [obj.__code__ for obj in gc.get_objects() if type(obj) is types.FunctionType]
+    seen: set[int] = set()
+    while todo:
+        code = todo.pop()
+        if id(code) in seen:
+            continue
+        seen.add(id(code))
+        reset_code(code)
+        todo.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
 
 
-def _leave_clean(stance_held: list[bool]) -> None:
+def reset_compilation() -> None:
+    """Forget what dynamo compiled and decided, so that the next call compiles afresh.
+
+    ``torch._dynamo.reset()`` (the same as ``torch.compiler.reset()``), plus, on torch before
+    2.11, clearing the "skip this code for good" marks that reset leaves behind: there, running
+    compiled code while ``torch._dynamo.config.disable`` is set marks it, and every function it
+    calls, and it never compiles again in that process. Clearing them visits the code of every
+    Python function (about 0.1 s).
+
+    Never imports torch: does nothing where dynamo is not loaded or torch cannot compile here.
+    """
     facts = installed_facts()
-    if (
-        "torch._dynamo" in sys.modules
-        and not stance_held[0]
-        and facts is not None
-        and facts.compile_usable
-        and facts.release < _SKIP_MARKS_SURVIVE_RESET_BEFORE
-    ):
+    if "torch._dynamo" not in sys.modules or facts is None or not facts.compile_usable:
+        return
+    if facts.release < _SKIP_MARKS_SURVIVE_RESET_BEFORE:
         _forget_skip_marks()
     _reset_dynamo()
 
@@ -648,10 +661,9 @@ def disable_compilation(*switches: str, reset: bool = True) -> Iterator[CompileG
     Each switch is restored in a ``finally``, so blocks nest and an exception changes nothing.
     With ``reset`` (the default) ``torch._dynamo.reset()`` runs, where dynamo is loaded, when the
     block starts (code compiled before would otherwise keep running compiled) and when it ends
-    (so that the next test compiles afresh). Before torch 2.11, where no stance kept dynamo out
-    of the block, compiled code that ran in it is marked as skipped for good, which
-    ``torch._dynamo.reset()`` does not undo: the block's end then also clears dynamo's state of
-    every Python function (some 0.04 s).
+    (:func:`reset_compilation`, so that the next test compiles afresh: before torch 2.11,
+    compiled code that ran while ``config.disable`` was set stays marked as skipped for good
+    otherwise).
 
     Yields:
         The :class:`~torchcompat.CompileGate` in the block (``disabled`` is True).
@@ -676,14 +688,14 @@ def disable_compilation(*switches: str, reset: bool = True) -> Iterator[CompileG
     facts = installed_facts()
     dynamo_loaded = "torch._dynamo.config" in sys.modules
     dynamo: Any = sys.modules.get("torch._dynamo") if dynamo_loaded else None
-    # Whether the force_eager stance was held for the whole block (dynamo's callback then never
-    # ran, so nothing can have been marked as skipped).
-    stance_held = [False]
     with contextlib.ExitStack() as stack:
         if reset:
+            # Compiled code that dynamo cached keeps running whatever the switches say (a warm
+            # entry whose guards pass), so empty the caches first; and running compiled code
+            # while dynamo is off can mark it as skipped for good, so leave a clean state too.
             _reset_dynamo()
             # Registered first, so it runs last, after every switch is back.
-            stack.callback(_leave_clean, stance_held)
+            stack.callback(reset_compilation)
         if "env" in chosen:
             stack.enter_context(_env_disabled(dynamo_loaded))
         if "config" in chosen and (dynamo is not None or "env" not in chosen):
@@ -701,7 +713,6 @@ def disable_compilation(*switches: str, reset: bool = True) -> Iterator[CompileG
                 import torch
 
                 stack.enter_context(torch.compiler.set_stance("force_eager"))
-                stance_held[0] = True
         yield compile_gate()
 
 
