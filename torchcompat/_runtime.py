@@ -22,15 +22,28 @@ _CONFIG = "torch._dynamo.config"
 _EVAL_FRAME = "torch._dynamo.eval_frame"
 
 
+# fast_disable_reader()'s answer, found once dynamo's config is loaded (False: no fast read).
+_fast: tuple[contextvars.ContextVar[Any], object, object] | bool | None = None
+
+
 def config_disable() -> object:
     """``torch._dynamo.config.disable`` as torch holds it, or ``None`` if dynamo is not loaded.
 
     On 2.0-2.7 this may be the raw ``TORCH_COMPILE_DISABLE`` string (``"0"`` included).
     """
+    global _fast
     config = sys.modules.get(_CONFIG)
     if config is None:
         return None
-    return getattr(config, "disable", None)
+    fast = _fast
+    if fast is None:
+        fast = _fast = fast_disable_reader() or False
+    if fast is False:
+        return getattr(config, "disable", None)
+    assert isinstance(fast, tuple)
+    var, unset, default = fast
+    value = var.get(unset)
+    return default if value is unset else value
 
 
 def force_eager() -> bool:

@@ -10,6 +10,7 @@ one leave compilation on.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import NamedTuple
@@ -71,6 +72,12 @@ def compile_gate() -> CompileGate:
             return CompileGate(
                 True, 'torch.compiler.set_stance("force_eager") is in effect', "force_eager"
             )
+    return _release_gate()
+
+
+@functools.lru_cache(maxsize=1)
+def _release_gate() -> CompileGate:
+    # What the installed release allows on this Python: fixed for the process, so decided once.
     facts = installed_facts()
     if facts is None:
         return CompileGate(True, "torch is not installed", "no_torch")
