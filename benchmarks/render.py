@@ -75,6 +75,15 @@ def _goal_rows(cpu: list[dict[str, Any]]) -> list[list[str]]:
             for s in imp
         ],
     )
+    if all("delta_cpu_ms" in s for s in imp):
+        add(
+            "1c. the same delta in the child's CPU time (user + system), ms",
+            f"<= {IMPORT_GOAL_MS:g} ms",
+            [
+                (_f(s["delta_cpu_ms"]["median"], 1), s["delta_cpu_ms"]["median"] <= IMPORT_GOAL_MS)
+                for s in imp
+            ],
+        )
     add(
         "2. start-up, Linear + `fullgraph=True` under `TORCH_COMPILE_DISABLE=1`: "
         "safe_compile / torch.compile",
@@ -87,6 +96,18 @@ def _goal_rows(cpu: list[dict[str, Any]]) -> list[list[str]]:
             for r in cpu
         ],
     )
+    if all("safe_over_torch_cpu" in r["sections"]["startup"] for r in cpu):
+        add(
+            "2b. the same ratio in the processes' CPU time",
+            f"<= {STARTUP_GOAL}",
+            [
+                (
+                    _f(r["sections"]["startup"]["safe_over_torch_cpu"]["median"]),
+                    r["sections"]["startup"]["safe_over_torch_cpu"]["median"] <= STARTUP_GOAL,
+                )
+                for r in cpu
+            ],
+        )
     for work in ("tiny", "mlp"):
         add(
             f'3. per call, on (`fullgraph=True, backend="eager"`), {work}: '
@@ -311,6 +332,11 @@ def _cpu_section(r: dict[str, Any]) -> list[str]:
                 _spread(imp["import_process_ms"], 1),
             ],
             ["delta per round (import - bare)", _spread(imp["delta_ms"], 1)],
+            *(
+                [["delta per round, CPU time of the child", _spread(imp["delta_cpu_ms"], 1)]]
+                if "delta_cpu_ms" in imp
+                else []
+            ),
             [
                 "in-process `import torchcompat`, bytecode cached",
                 _spread(imp["in_process_import_ms"], 1),
@@ -331,6 +357,15 @@ def _cpu_section(r: dict[str, Any]) -> list[str]:
             ["safe_compile script, s", _spread(st["process_s"]["safe_compile"], 3)],
             ["torch.compile script, s", _spread(st["process_s"]["torch.compile"], 3)],
             ["ratio safe_compile / torch.compile (per round)", _spread(st["safe_over_torch"])],
+            *(
+                [
+                    ["safe_compile script, CPU s", _spread(st["process_cpu_s"]["safe_compile"])],
+                    ["torch.compile script, CPU s", _spread(st["process_cpu_s"]["torch.compile"])],
+                    ["ratio in CPU time (per round)", _spread(st["safe_over_torch_cpu"])],
+                ]
+                if "process_cpu_s" in st
+                else []
+            ),
             [
                 "torch._dynamo imported (safe_compile / torch.compile)",
                 f"{st['dynamo_imported']['safe_compile']} / "
@@ -488,6 +523,14 @@ def _gpu_section(r: dict[str, Any]) -> list[str]:  # noqa: PLR0912
                     f"{e['safe_is_torch_compile_type']}; guarded: "
                     f"{e['safe_guarded_by_torchcompat']}); first call incl. compile "
                     f"{e['compile_s_torch']:.1f} s"
+                )
+            if "ratios_over_torch_thread_cpu" in e:
+                lines.append(
+                    f"- {name}, mode {mode}, the same ratios in the timing thread's CPU time: "
+                    + "; ".join(
+                        f"{label} / torch.compile {_spread(v, 4)}"
+                        for label, v in e["ratios_over_torch_thread_cpu"].items()
+                    )
                 )
         for case, ok in model.get("disabled_returns_module", {}).items():
             lines.append(f"- {name}: with {case}, `safe_compile(model, ...) is model`: {ok}")

@@ -219,9 +219,9 @@ def worker_percall(rounds: int, off: bool) -> dict[str, Any]:
                 "torch_type": type(via_torch).__name__,
             }
             variants: dict[str, Callable[[], object]] = {
-                "eager": lambda f=eager: f(*args),
-                "torch.compile": lambda f=via_torch: f(*args),
-                "safe_compile": lambda f=via_safe: f(*args),
+                "eager": lambda f=eager, a=args: f(*a),
+                "torch.compile": lambda f=via_torch, a=args: f(*a),
+                "safe_compile": lambda f=via_safe, a=args: f(*a),
             }
             samples = interleave(variants, rounds)
             out["workloads"][name] = {
@@ -363,7 +363,7 @@ def worker_gate(rounds: int) -> dict[str, Any]:
     states["torch imported, dynamo not loaded"] = (
         measure() if "torch._dynamo" not in sys.modules else None
     )
-    import torch._dynamo
+    import torch._dynamo  # noqa: F401  (loading dynamo is the state measured next)
 
     states["dynamo loaded"] = measure()
     os.environ["TORCH_COMPILE_DISABLE"] = "1"
@@ -531,7 +531,14 @@ def section_startup(rounds: int) -> dict[str, Any]:
 
 
 def _run_worker(kind: str, rounds: int, env: dict[str, str]) -> dict[str, Any]:
-    argv = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--rounds", str(rounds)]
+    argv = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        kind,
+        "--rounds",
+        str(rounds),
+    ]
     return json.loads(_wall(argv, env)[1])  # type: ignore[no-any-return]
 
 
