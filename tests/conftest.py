@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings
 
 from torchcompat.gate import ENV_SWITCHES, unusable_reason
+from torchcompat.testing import reset_compilation
 from torchcompat.version import installed_facts, torch_version
 
 # One profile for every property test. The gate fuzzers add up to well over 10,000 examples.
@@ -45,12 +46,16 @@ def _clean_switches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def dynamo() -> Iterator[object]:
-    """torch._dynamo, reset before and after the test so compile caches do not leak."""
+    """torch._dynamo, reset before and after the test so compile caches do not leak.
+
+    Through reset_compilation(): before torch 2.11, torch's own reset leaves the skip marks that
+    a test running compiled code under config.disable sets, and later tests would compile nothing.
+    """
     import torch._dynamo
 
-    torch._dynamo.reset()
+    reset_compilation()
     yield torch._dynamo
-    torch._dynamo.reset()
+    reset_compilation()
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from torchcompat import TorchCompatWarning, is_compiled, is_compiling, safe_compile, unwrap
 from torchcompat._runtime import inlines_builtin_modules
+from torchcompat.testing import reset_compilation
 
 from .conftest import FACTS, TORCH, needs_compile, run_python
 
@@ -223,9 +224,9 @@ def dynamo_if_any() -> Any:
         return
     import torch._dynamo
 
-    torch._dynamo.reset()
+    reset_compilation()
     yield torch._dynamo
-    torch._dynamo.reset()
+    reset_compilation()
 
 
 def test_questions_do_not_import_dynamo() -> None:

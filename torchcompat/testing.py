@@ -530,14 +530,6 @@ def assert_no_compilation(*, allow_wrapping: bool = False) -> Iterator[CompileCo
 # Switching compilation off
 
 
-# Before this release, running a compiled function while torch._dynamo.config.disable is set
-# (and no stance keeps dynamo's callback out) marks its code, and that of every function it
-# calls, as skipped for good, and torch._dynamo.reset() does not undo it: dynamo never recorded
-# those codes. Seen on 2.1.2 and 2.7.1; not on 2.11.0 or 2.13.0. 2.8-2.10 were not probed and
-# are treated as marking (the safe side: it only costs time, ~0.1 s a reset on 2.1.2).
-_SKIP_MARKS_SURVIVE_RESET_BEFORE = (2, 11)
-
-
 def _reset_dynamo() -> None:
     facts = installed_facts()
     if facts is None or not facts.compile_usable:
@@ -584,7 +576,7 @@ def reset_compilation() -> None:
     facts = installed_facts()
     if "torch._dynamo" not in sys.modules or facts is None or not facts.compile_usable:
         return
-    if facts.release < _SKIP_MARKS_SURVIVE_RESET_BEFORE:
+    if facts.reset_keeps_skip_marks:
         _forget_skip_marks()
     _reset_dynamo()
 
