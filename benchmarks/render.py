@@ -58,7 +58,8 @@ def _goal_rows(cpu: list[dict[str, Any]]) -> list[list[str]]:
         f"<= {IMPORT_GOAL_MS:g} ms, torch not imported",
         [
             (
-                f"{_f(s['delta_ms']['median'], 1)}; torch imported: {s['torch_imported']}",
+                f"{_f(s['delta_ms']['median'], 1)} (bare interpreter "
+                f"{_f(s['bare_process_ms']['median'], 1)}); torch imported: {s['torch_imported']}",
                 s["delta_ms"]["median"] <= IMPORT_GOAL_MS and not s["torch_imported"],
             )
             for s in imp
@@ -231,11 +232,41 @@ def _profile_section(p: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _import_share(r: dict[str, Any]) -> float:
+    imp = r["sections"]["import"]
+    return float(imp["delta_ms"]["median"] / imp["bare_process_ms"]["median"])
+
+
 def _notes(
     cpu: list[dict[str, Any]], gpu: list[dict[str, Any]], profiles: list[dict[str, Any]]
 ) -> list[str]:
     """How to read the misses, with the figures that explain them (from the same files)."""
     out = ["Reading the misses:", ""]
+    missed_import = [
+        r for r in cpu if r["sections"]["import"]["delta_ms"]["median"] > IMPORT_GOAL_MS
+    ]
+    if missed_import:
+        quiet = [r for r in cpu if r not in missed_import]
+        out.append(
+            "- Goal 1 on torch "
+            + ", ".join(r["torch"]["version"] for r in missed_import)
+            + ": torchcompat is the same commit in every run and `import torchcompat` never "
+            "touches torch; what differs is the box. The bare interpreter itself took "
+            + ", ".join(
+                f"{_f(r['sections']['import']['bare_process_ms']['median'], 1)} ms"
+                for r in missed_import
+            )
+            + " there against "
+            + ", ".join(
+                f"{_f(r['sections']['import']['bare_process_ms']['median'], 1)} ms" for r in quiet
+            )
+            + " in the other runs (load average "
+            + ", ".join(f"{r['machine']['loadavg_start'][0]:.1f}" for r in missed_import)
+            + " on 2 cores, the release matrix running beside it). As a share of the bare "
+            "interpreter the import costs "
+            + ", ".join(f"{_f(_import_share(r), 2)} (torch {r['torch']['version']})" for r in cpu)
+            + "."
+        )
     floors = [
         f"{_f(1 / r['sections']['percall_off']['workloads']['mlp']['torch_over_eager']['median'])}"
         f" on torch {r['torch']['version']}"
@@ -316,7 +347,9 @@ def _cpu_section(r: dict[str, Any]) -> list[str]:
         f"- torchcompat measured: commit {r['torchcompat'].get('commit', '?')} (source sha256 "
         f"{r['torchcompat']['sha256']}, from `{r['torchcompat']['path']}`)",
         "",
-        "Cells: median [p25, p75] (min-max, n rounds).",
+        "Cells: median [p25, p75] (min-max, n rounds). Sections 1-2 time whole processes "
+        "(wall clock; CPU time of the child beside it); sections 3-5 time calls inside one "
+        f"process with {r.get('in_process_timer', 'the wall clock')}.",
         "",
     ]
     imp = s["import"]
