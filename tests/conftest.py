@@ -58,12 +58,15 @@ def dynamo() -> Iterator[object]:
     reset_compilation()
 
 
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter with ``env`` added; fails the test on a crash."""
+def run_python(code: str, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` with ``argv`` in a fresh interpreter, no switch set but ``env``'s.
+
+    Fails the test if the child exits non-zero.
+    """
     full_env = {k: v for k, v in os.environ.items() if k not in ENV_SWITCHES}
     full_env.update(env)
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *argv],
         check=False,
         capture_output=True,
         text=True,

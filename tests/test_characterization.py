@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,9 +24,7 @@ from typing import Any
 
 import pytest
 
-from torchcompat.gate import ENV_SWITCHES
-
-from .conftest import FACTS, TORCH
+from .conftest import FACTS, TORCH, run_python
 
 pytestmark = pytest.mark.skipif(FACTS is None, reason="characterization needs a real torch")
 
@@ -192,17 +188,7 @@ print("PROBE-JSON " + json.dumps({switch: probe(switch) for switch in sys.argv[1
 
 def _probe(interpreter: str) -> dict[str, list[dict[str, Any]]]:
     extra, switches = INTERPRETERS[interpreter]
-    env = {k: v for k, v in os.environ.items() if k not in ENV_SWITCHES}
-    env.update(extra)
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *switches],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"probe {switches} failed:\n{done.stdout}\n{done.stderr}"
+    done = run_python(PROBE, *switches, **extra)
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PROBE-JSON "))
     cases: dict[str, list[dict[str, Any]]] = json.loads(line.removeprefix("PROBE-JSON "))
     return cases
