@@ -13,7 +13,6 @@ import pytest
 from hypothesis import find, given, settings
 
 import torchcompat.compile as compile_module
-import torchcompat.gate as gate_module
 from torchcompat import compile_gate, safe_compile
 from torchcompat.testing import (
     SWITCHES,
@@ -249,7 +248,7 @@ def test_assert_no_compilation_fails_on_a_wrap_unless_allowed() -> None:
 @needs_torch
 @pytest.mark.parametrize("raises", [False, True])
 def test_counter_puts_torch_compile_back(raises: bool) -> None:
-    """torch.compile and safe_compile's gate are the originals again after the block."""
+    """torch.compile is the original again after the block, and safe_compile unobserved."""
     before = getattr(torch, "compile", None)
     with pytest.raises(KeyError) if raises else _nothing(), CompileCounter():
         if FACTS is not None and FACTS.has_compile:
@@ -257,7 +256,7 @@ def test_counter_puts_torch_compile_back(raises: bool) -> None:
         if raises:
             raise KeyError("boom")
     assert getattr(torch, "compile", None) is before
-    assert compile_module.compile_gate is gate_module.compile_gate
+    assert compile_module.wrap_observers == []
 
 
 def test_counters_nest_and_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -267,10 +266,10 @@ def test_counters_nest_and_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
         safe_compile(plain)
         with CompileCounter() as inner:
             safe_compile(plain)
-        assert compile_module.compile_gate is not gate_module.compile_gate
+        assert len(compile_module.wrap_observers) == 1
         safe_compile(plain)
     assert (outer.safe_compile_calls, inner.safe_compile_calls) == (3, 1)
-    assert compile_module.compile_gate is gate_module.compile_gate
+    assert compile_module.wrap_observers == []
 
 
 def test_a_counter_counts_one_block() -> None:

@@ -37,6 +37,11 @@ class TorchCompatWarning(UserWarning):
 
 _warned: set[str] = set()
 
+# Called with each object safe_compile is given, compilation on or off: how the testing kit's
+# CompileCounter counts safe_compile calls. Read once per safe_compile call, never per call of
+# what it returns.
+wrap_observers: list[Callable[[object], None]] = []
+
 
 class FallbackState:
     """Whether one ``fallback="eager"`` result has fallen back, and why (thread-safe)."""
@@ -187,6 +192,8 @@ def safe_compile(
         raise TypeError(
             f"safe_compile(in_place=True) needs an nn.Module, got {type(model).__name__}"
         )
+    for observe in wrap_observers:
+        observe(model)
     gate = compile_gate()
     if gate.disabled:
         if gate.unavailable:

@@ -141,16 +141,6 @@ def _describe_target(obj: object) -> str:
     return f"{type(obj).__name__} object"
 
 
-def _safe_compile_target(frame: FrameType | None) -> str:
-    """What the innermost ``safe_compile`` call on the stack was given, described."""
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "safe_compile" and code.co_filename.startswith(_HERE):
-            return _describe_target(frame.f_locals.get("model"))
-        frame = frame.f_back
-    return "?"
-
-
 def _skipped_dirs() -> tuple[str, ...]:
     """Package folders whose frames are plumbing, not the call site a user wants to see."""
     dirs = [os.path.dirname(_HERE)]
@@ -213,15 +203,7 @@ class _Patches:
 
         import torchcompat.compile as compile_module
 
-        def on_gate(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            # safe_compile asks the gate once for each object it is given, on and off alike, and
-            # only code in torchcompat/compile.py looks the gate up through that module.
-            frame = sys._getframe()
-            what = f"safe_compile({_safe_compile_target(frame)})"
-            self.record("safe_compile_calls", what, frame)
-            return wrapped(*args, **kwargs)
-
-        self._patch(compile_module, "compile_gate", wrapt.FunctionWrapper, on_gate)
+        compile_module.wrap_observers.append(self._on_safe_compile)
         if "torch" in sys.modules:
             self._patch_torch(sys.modules["torch"])
         elif not self.import_hook_registered:
@@ -229,6 +211,10 @@ class _Patches:
             # stays registered for the process and does nothing while no counter is active.
             self.import_hook_registered = True
             wrapt.register_post_import_hook(self._on_torch_import, "torch")
+
+    def _on_safe_compile(self, model: object) -> None:
+        what = f"safe_compile({_describe_target(model)})"
+        self.record("safe_compile_calls", what, sys._getframe())
 
     def _on_torch_import(self, torch: Any) -> None:
         with self.lock:
@@ -263,6 +249,10 @@ class _Patches:
         self.installed.append((owner, name, original, wrapper))
 
     def _uninstall(self) -> None:
+        import torchcompat.compile as compile_module
+
+        if self._on_safe_compile in compile_module.wrap_observers:
+            compile_module.wrap_observers.remove(self._on_safe_compile)
         kept = []
         for owner, name, original, wrapper in reversed(self.installed):
             if getattr(owner, name, None) is wrapper:
