@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextvars
 import sys
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "config_disable",
+    "disable_reader",
     "fast_disable_reader",
     "force_eager",
     "inlines_builtin_modules",
@@ -22,8 +24,8 @@ _CONFIG = "torch._dynamo.config"
 _EVAL_FRAME = "torch._dynamo.eval_frame"
 
 
-# fast_disable_reader()'s answer, found once dynamo's config is loaded (False: no fast read).
-_fast: tuple[contextvars.ContextVar[Any], object, object] | bool | None = None
+# disable_reader()'s answer for the gate, made once dynamo's config is loaded.
+_reader: Callable[[], object] | None = None
 
 
 def config_disable() -> object:
@@ -31,19 +33,35 @@ def config_disable() -> object:
 
     On 2.0-2.7 this may be the raw ``TORCH_COMPILE_DISABLE`` string (``"0"`` included).
     """
-    global _fast
-    config = sys.modules.get(_CONFIG)
-    if config is None:
-        return None
-    fast = _fast
+    global _reader
+    if _reader is None:
+        if _CONFIG not in sys.modules:
+            return None
+        _reader = disable_reader()
+    return _reader()
+
+
+def disable_reader() -> Callable[[], object]:
+    """A function that reads ``torch._dynamo.config.disable`` now, in the calling thread.
+
+    The fast read where :func:`fast_disable_reader` recognises the config's shape, else the
+    public one. Needs ``torch._dynamo.config`` loaded.
+    """
+    config = sys.modules[_CONFIG]
+    fast = fast_disable_reader()
     if fast is None:
-        fast = _fast = fast_disable_reader() or False
-    if fast is False:
-        return getattr(config, "disable", None)
-    assert isinstance(fast, tuple)
-    var, unset, default = fast
-    value = var.get(unset)
-    return default if value is unset else value
+
+        def read() -> object:
+            return getattr(config, "disable", None)
+
+    else:
+        var, unset, default = fast
+
+        def read() -> object:
+            value = var.get(unset)
+            return default if value is unset else value
+
+    return read
 
 
 def force_eager() -> bool:

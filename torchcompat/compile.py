@@ -351,24 +351,15 @@ def _wrap(
     return wrapper
 
 
-def _switch_reader(stance: bool) -> Callable[[], bool]:
-    """A function that says whether torch's runtime switches turn dynamo off now."""
+def _switch_reader(stance: bool) -> Callable[[], object]:
+    """A function whose result is truthy while torch's runtime switches turn dynamo off."""
+    read = _runtime.disable_reader()
+    if not stance:
+        return read  # 2.13+: config.disable alone, with no frame of ours in between
     eval_frame = sys.modules["torch._dynamo.eval_frame"]
-    fast = _runtime.fast_disable_reader()
-    if fast is not None:
-        var, unset, default = fast
 
-        def off() -> bool:
-            value = var.get(unset)
-            return bool(default if value is unset else value) or (
-                stance and eval_frame._stance.stance == "force_eager"
-            )
-
-    else:
-        config = sys.modules["torch._dynamo.config"]
-
-        def off() -> bool:
-            return bool(config.disable) or (stance and eval_frame._stance.stance == "force_eager")
+    def off() -> object:
+        return read() or eval_frame._stance.stance == "force_eager"
 
     return off
 
