@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -56,6 +57,17 @@ def dynamo() -> Iterator[object]:
     reset_compilation()
     yield torch._dynamo
     reset_compilation()
+
+
+class Counted:
+    """A body that counts its runs, so "exactly once" can be asserted."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def __call__(self, x: Any) -> Any:
+        self.runs += 1
+        return x * 2 + 1
 
 
 def run_python(code: str, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:

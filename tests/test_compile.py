@@ -12,20 +12,9 @@ from hypothesis import strategies as st
 
 from torchcompat import TorchCompatWarning, safe_compile
 
-from .conftest import FACTS, TORCH, needs_compile, needs_torch, run_python
+from .conftest import FACTS, TORCH, Counted, needs_compile, needs_torch, run_python
 
 torch = pytest.importorskip("torch", reason="safe_compile's tests need a real torch")
-
-
-class Counted:
-    """A body that counts its runs, so "exactly once" can be asserted."""
-
-    def __init__(self) -> None:
-        self.runs = 0
-
-    def __call__(self, x: Any) -> Any:
-        self.runs += 1
-        return x * 2 + 1
 
 
 class CountedModule(torch.nn.Module):  # type: ignore[misc]

@@ -11,22 +11,11 @@ import pytest
 from torchcompat import TorchCompatWarning, fallback_reason, safe_compile
 from torchcompat.compile import is_compile_failure
 
-from .conftest import FACTS, TORCH, needs_compile, run_python
+from .conftest import FACTS, TORCH, Counted, needs_compile, run_python
 
 torch = pytest.importorskip("torch", reason="fallback needs a real torch")
 
 pytestmark = needs_compile
-
-
-class Body:
-    """A function body that counts its runs."""
-
-    def __init__(self) -> None:
-        self.runs = 0
-
-    def __call__(self, x: Any) -> Any:
-        self.runs += 1
-        return x * 2 + 1
 
 
 class FailingBackend:
@@ -66,7 +55,7 @@ def _recorded(fn: Any, *args: Any) -> tuple[Any, list[warnings.WarningMessage]]:
 def test_failing_backend_falls_back_with_one_warning(kind: str, dynamo: Any) -> None:
     """fullgraph=True: the failing call runs eagerly once, warns once; later calls stay eager."""
     backend = FailingBackend()
-    body: Any = Body() if kind == "function" else OwnModule()
+    body: Any = Counted() if kind == "function" else OwnModule()
     compiled = safe_compile(body, fullgraph=True, backend=backend, fallback="eager")
     x = torch.ones(2)
     expected = body(x)
@@ -91,7 +80,7 @@ def test_failing_backend_falls_back_with_one_warning(kind: str, dynamo: Any) -> 
 def test_without_fallback_torch_errors_pass_through(dynamo: Any) -> None:
     """Without fallback, a failing backend raises torch's own error, unchanged."""
     backend = FailingBackend()
-    compiled = safe_compile(Body(), fullgraph=True, backend=backend)
+    compiled = safe_compile(Counted(), fullgraph=True, backend=backend)
     with pytest.raises(Exception, match="backend cannot compile this") as info:
         compiled(torch.ones(2))
     assert is_compile_failure(info.value)
@@ -101,7 +90,7 @@ def test_without_fallback_torch_errors_pass_through(dynamo: Any) -> None:
 def test_graph_breaking_call_reraises_then_runs_eagerly(dynamo: Any) -> None:
     """fullgraph=False: the failing call re-raises (the body may have run); later ones are eager."""
     backend = FailingBackend()
-    body = Body()
+    body = Counted()
     compiled = safe_compile(body, backend=backend, fallback="eager")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TorchCompatWarning)
@@ -184,7 +173,7 @@ def test_recompile_limit_falls_back(dynamo: Any) -> None:
 def test_fallback_is_decided_once_across_threads(dynamo: Any) -> None:
     """Many threads hitting one failing wrapper: one warning, one reason, every result right."""
     backend = FailingBackend()
-    compiled = safe_compile(Body(), fullgraph=True, backend=backend, fallback="eager")
+    compiled = safe_compile(Counted(), fullgraph=True, backend=backend, fallback="eager")
     results: list[Any] = []
     barrier = threading.Barrier(8)
 
@@ -211,7 +200,7 @@ def test_bad_fallback_is_named(bad: Any, off: bool, monkeypatch: pytest.MonkeyPa
     if off:
         monkeypatch.setenv("TORCH_COMPILE_DISABLE", "1")
     with pytest.raises(ValueError, match=repr(bad).replace("(", r"\(")):
-        safe_compile(Body(), fallback=bad)
+        safe_compile(Counted(), fallback=bad)
 
 
 @pytest.mark.skipif(
