@@ -21,7 +21,13 @@ from torchcompat import _runtime
 from torchcompat.gate import compile_gate
 from torchcompat.version import installed_facts
 
-__all__ = ["FallbackState", "TorchCompatWarning", "is_compile_failure", "safe_compile"]
+__all__ = [
+    "FallbackState",
+    "TorchCompatWarning",
+    "is_compile_failure",
+    "safe_compile",
+    "wrap_observers",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
