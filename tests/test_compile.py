@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchcompat import TorchCompatWarning, safe_compile
+from torchcompat import TorchCompatWarning, _warnings, safe_compile
 
 from .conftest import FACTS, TORCH, Counted, needs_compile, needs_torch, run_python
 
@@ -349,9 +349,8 @@ def test_nested_compiled_call_inlines(compiles: Any) -> None:
 )
 def test_unusable_release_returns_eager_and_warns_once() -> None:
     """No torch.compile (1.13) or a refused Python (2.0 on 3.11): eager object, one warning."""
-    from torchcompat import compile as compile_module
 
-    compile_module._warned.clear()
+    _warnings.said.clear()
     f, g = _function(), _function()
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import functools
 import sys
-import threading
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from torchcompat import _runtime
+from torchcompat import _fallback, _runtime, _warnings
+from torchcompat._arguments import check_kwargs
+from torchcompat._fallback import FALLBACK_ATTR, FallbackState, is_compile_failure
+from torchcompat._warnings import TorchCompatWarning
 from torchcompat.gate import compile_gate
 from torchcompat.version import installed_facts
 
 __all__ = [
+    "FALLBACK_ATTR",
+    "GUARDED_ATTR",
     "FallbackState",
     "TorchCompatWarning",
     "is_compile_failure",
@@ -33,104 +36,12 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 # The attribute that marks a wrapper of safe_compile's and holds torch.compile's own result.
 GUARDED_ATTR = "_torchcompat_compiled"
-# The attribute that holds a fallback wrapper's FallbackState.
-FALLBACK_ATTR = "_torchcompat_fallback"
 
-
-class TorchCompatWarning(UserWarning):
-    """torchcompat returned an object uncompiled (or changed course) and says why."""
-
-
-_warned: set[str] = set()
 
 # Called with each object safe_compile is given, compilation on or off: how the testing kit's
 # CompileCounter counts safe_compile calls. Read once per safe_compile call, never per call of
 # what it returns.
 wrap_observers: list[Callable[[object], None]] = []
-
-
-class FallbackState:
-    """Whether one ``fallback="eager"`` result has fallen back, and why (thread-safe)."""
-
-    __slots__ = ("_lock", "reason")
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._lock = threading.Lock()
-
-    def fall_back(self, exc: BaseException) -> None:
-        """Switch to eager for good; the first failure's reason wins and warns once."""
-        with self._lock:
-            if self.reason is not None:
-                return
-            self.reason = f"{type(exc).__name__}: {_first_line(exc)}"
-        warnings.warn(
-            f"safe_compile(fallback='eager'): compilation failed, running eagerly from now on "
-            f"({self.reason})",
-            TorchCompatWarning,
-            stacklevel=3,
-        )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "(no message)"
-
-
-# Names of the exceptions that torch raises for a failure of compilation itself. Looked up by
-# name because they moved between releases; a name a release lacks is simply absent there.
-_COMPILE_FAILURES = (
-    ("torch._dynamo.exc", "BackendCompilerFailed"),  # any backend, inductor included
-    ("torch._dynamo.exc", "Unsupported"),  # cannot capture (fullgraph graph breaks, ...)
-    ("torch._dynamo.exc", "InternalTorchDynamoError"),
-    ("torch._dynamo.exc", "RecompileError"),
-    ("torch._dynamo.exc", "FailOnRecompileLimitHit"),  # fullgraph + recompile limit
-    ("torch._dynamo.exc", "CacheLimitExceeded"),  # its older name
-    ("torch._inductor.exc", "InductorError"),
-    ("torch._inductor.exc", "InvalidCxxCompiler"),
-    ("torch._inductor.exc", "CppCompileError"),
-)
-# ... and those among them that report an error of the user's own code, found while tracing:
-# a failing op on fake tensors, misuse of a dynamo API, or an exception the body raised.
-_USER_ERRORS = (
-    ("torch._dynamo.exc", "TorchRuntimeError"),
-    ("torch._dynamo.exc", "UserError"),
-    ("torch._dynamo.exc", "ObservedException"),
-)
-
-
-def _classes(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
-    found = []
-    for module, name in names:
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            found.append(cls)
-    return tuple(found)
-
-
-def is_compile_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is a failure of compilation, not an error of the user's code.
-
-    Decided by where the exception comes from (its class, defined by dynamo or inductor, and its
-    cause chain), never by message text.
-    """
-    failures = _classes(_COMPILE_FAILURES)
-    if not failures or not isinstance(exc, failures):
-        return False
-    user = _classes(_USER_ERRORS)
-    cause: BaseException | None = exc
-    seen = 0
-    while cause is not None and seen < 16:
-        if user and isinstance(cause, user):
-            return False
-        cause, seen = cause.__cause__, seen + 1
-    return True
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, TorchCompatWarning, stacklevel=4)
 
 
 @overload
@@ -180,7 +91,7 @@ def safe_compile(
         TorchCompatWarning: once per reason, when this torch cannot compile here (no
             ``torch.compile``, or it refuses this Python) and ``model`` comes back uncompiled.
     """
-    _check_kwargs(kwargs)
+    check_kwargs(kwargs)
     if fallback not in (None, "eager"):
         raise ValueError(f"safe_compile(): fallback must be None or 'eager', got {fallback!r}")
     if model is None:
@@ -203,7 +114,7 @@ def safe_compile(
     gate = compile_gate()
     if gate.disabled:
         if gate.unavailable:
-            _warn_once(f"safe_compile returns the object uncompiled: {gate.reason}")
+            _warnings.warn(f"safe_compile returns the object uncompiled: {gate.reason}", once=True)
         return model
     return _compile(model, kwargs, fallback == "eager", in_place)
 
@@ -233,9 +144,10 @@ def _compile(model: Any, kwargs: dict[str, Any], fallback: bool, in_place: bool)
     how = {"switches": switches, "stance": stance, "fallback": fallback, "rerun_safe": fullgraph}
     if in_place:
         if not hasattr(model, "compile"):  # torch 2.0 has no nn.Module.compile
-            _warn_once(
+            _warnings.warn(
                 f"torch {torch.__version__} has no nn.Module.compile: safe_compile(in_place=True) "
-                "returns the module uncompiled"
+                "returns the module uncompiled",
+                once=True,
             )
             return model
         return _compile_in_place(model, kwargs, how)
@@ -333,10 +245,7 @@ def _wrap(
             try:
                 return compiled(*args, **kwargs)
             except Exception as exc:
-                if not is_compile_failure(exc):
-                    raise
-                state.fall_back(exc)
-                if not rerun_safe:
+                if not _fallback.on_call_failure(state, exc, rerun_safe):
                     raise
             return eager(*args, **kwargs)
 
@@ -368,43 +277,3 @@ def _switch_reader(stance: bool) -> Callable[[], object]:
         return read() or eval_frame._stance.stance == "force_eager"
 
     return off
-
-
-@functools.lru_cache(maxsize=4)
-def _accepted_kwargs(compile_fn: object) -> frozenset[str]:
-    import inspect
-
-    assert callable(compile_fn)
-    params = inspect.signature(compile_fn).parameters
-    return frozenset(name for name in params if name != "model")
-
-
-def _check_kwargs(kwargs: dict[str, Any]) -> None:
-    if not kwargs:
-        return
-    torch = sys.modules.get("torch")
-    compile_fn = getattr(torch, "compile", None)
-    if compile_fn is not None:
-        # Defer to the real signature where torch is loaded; the table agrees (tested).
-        accepted = _accepted_kwargs(compile_fn)
-    else:
-        facts = installed_facts()
-        # Without torch, or on 1.13, check against 2.0's arguments.
-        accepted = facts.compile_kwargs if facts is not None else _first_kwargs()
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        import difflib
-
-        name = unknown[0]
-        close = difflib.get_close_matches(name, accepted, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise TypeError(
-            f"safe_compile() got an unexpected keyword argument {name!r}: torch.compile here "
-            f"takes {', '.join(sorted(accepted))}{hint}"
-        )
-
-
-def _first_kwargs() -> frozenset[str]:
-    from torchcompat._releases import facts_for
-
-    return facts_for((2, 0)).compile_kwargs
