@@ -95,19 +95,20 @@ def guard_function(compiled: Callable[..., Any], original: Any, how: Guard) -> A
 
 
 def guard_class(cls: type, kwargs: dict[str, Any], how: Guard) -> type:
-    """Compile ``cls`` as ``torch.compile(cls)`` does on 2.5+, each entry point guarded.
+    """Compile ``cls`` in place, as ``torch.compile(cls)`` does on 2.5+, its ``__call__`` guarded.
 
-    torch compiles a class by replacing its ``__call__`` (and, for modules, ``_call_impl``, which
-    dynamo inlines directly) with compiled wrappers, in place. The same is done here on every
-    release (before 2.5 ``torch.compile(cls)`` raises), with a guard around each wrapper.
+    torch replaces the class's ``__call__`` with a compiled wrapper (and, for modules, also
+    ``_call_impl``, which dynamo may inline directly). Here only ``__call__`` is replaced, by a
+    guard around torch's wrapper: a guarded ``_call_impl`` would be traced by dynamo from inside
+    the compiled ``__call__`` (it does not unwrap it there), and a raw compiled one would put
+    dynamo's callback back under the guard's eager path. Modules still compile their forward
+    (the compiled ``__call__`` runs ``_call_impl`` under dynamo), and dynamo inlines the
+    original ``__call__`` where an instance is called from another compiled region. Done the
+    same way on every release: before 2.5 ``torch.compile(cls)`` raises.
     """
     import torch
 
-    names = ["__call__"]
-    if issubclass(cls, torch.nn.Module):
-        names.append("_call_impl")
-    for name in names:
-        original = getattr(cls, name)
-        compiled = torch.compile(original, **kwargs)
-        setattr(cls, name, guard_function(compiled, original, how))
+    original = cls.__call__
+    compiled = torch.compile(original, **kwargs)
+    setattr(cls, "__call__", guard_function(compiled, original, how))  # noqa: B010
     return cls
