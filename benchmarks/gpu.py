@@ -45,7 +45,7 @@ __all__ = ["main"]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import guard_cost, install_guard, reader_info, source_fingerprint, summarize  # noqa: E402
+from run import guard_cost, install_guard, is_guard, reader_info, source_fingerprint, summarize  # noqa: E402
 
 
 def _mlp(device: str) -> tuple[Any, tuple[Any, ...]]:
@@ -195,7 +195,6 @@ def bench_model(  # noqa: PLR0915  (one linear script of steps)
     import torch
 
     import torchcompat
-    from torchcompat.compile import GUARDED_ATTR
 
     torch.manual_seed(0)
     model, inputs = build(args.device)
@@ -229,9 +228,7 @@ def bench_model(  # noqa: PLR0915  (one linear script of steps)
                 as_is = torchcompat.safe_compile(model, **kw)
                 entry["safe_type"] = type(as_is).__name__
                 entry["safe_is_torch_compile_type"] = isinstance(as_is, type(via_torch))
-                entry["safe_guarded_by_torchcompat"] = hasattr(
-                    getattr(as_is, "forward", as_is), GUARDED_ATTR
-                )
+                entry["safe_guarded_by_torchcompat"] = is_guard(getattr(as_is, "forward", as_is))
                 del as_is
                 # safe_compile's guard, installed by safe_compile itself around
                 # torch.compile's object: every variant below shares one compiled

@@ -187,7 +187,6 @@ def worker_percall(rounds: int, off: bool) -> dict[str, Any]:
     torch.set_num_threads(1)
 
     import torchcompat
-    from torchcompat.compile import GUARDED_ATTR
 
     out: dict[str, Any] = {"torch": _torch_info(), "workloads": {}}
     with torch.inference_mode():
@@ -216,7 +215,7 @@ def worker_percall(rounds: int, off: bool) -> dict[str, Any]:
                     "torch_kwargs": torch_kwargs,
                     # Off: the object itself must come back. On: a guarded result.
                     "safe_is_input": via_safe is original,
-                    "safe_guarded": hasattr(target, GUARDED_ATTR),
+                    "safe_guarded": is_guard(target),
                     "safe_type": type(via_safe).__name__,
                     "torch_type": type(via_torch).__name__,
                 }
@@ -237,6 +236,14 @@ def worker_percall(rounds: int, off: bool) -> dict[str, Any]:
         if not off:
             out["guard_ns"] = guard_cost(rounds)
     return out
+
+
+def is_guard(fn: Any) -> bool:
+    """Whether ``fn`` is a guard of safe_compile's: a guarded function result, or the guarded
+    ``forward`` of a module result (a closure made by ``torchcompat._guard.guard``)."""
+    from torchcompat.compile import GUARDED_ATTR
+
+    return hasattr(fn, GUARDED_ATTR) or getattr(fn, "__qualname__", "").startswith("guard.<locals>")
 
 
 def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str) -> Any:
@@ -261,7 +268,6 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
 
     import torchcompat
     from torchcompat import _runtime
-    from torchcompat.compile import GUARDED_ATTR
 
     real_compile = torch.compile
     plain_forward = getattr(compiled, "forward", None)
@@ -286,7 +292,7 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
     if result is compiled and plain_forward is not None:
         wrapper = compiled.forward
         compiled.forward = plain_forward
-    if not hasattr(wrapper, GUARDED_ATTR):
+    if not is_guard(wrapper):
         raise RuntimeError("safe_compile installed no guard: nothing to measure")
     return wrapper
 
