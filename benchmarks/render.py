@@ -284,13 +284,20 @@ def _notes(
                 f"{_f(r['sections']['import']['bare_process_ms']['median'], 1)} ms"
                 for r in missed_import
             )
-            + " there against "
-            + ", ".join(
-                f"{_f(r['sections']['import']['bare_process_ms']['median'], 1)} ms" for r in quiet
+            + (
+                " there against "
+                + ", ".join(
+                    f"{_f(r['sections']['import']['bare_process_ms']['median'], 1)} ms"
+                    for r in quiet
+                )
+                + " in the other runs"
+                if quiet
+                else ""
             )
-            + " in the other runs (load average "
+            + " (load average "
             + ", ".join(f"{r['machine']['loadavg_start'][0]:.1f}" for r in missed_import)
-            + " on 2 cores, the release matrix running beside it). As a share of the bare "
+            + " on 2 cores, other work running beside it; under such load the child's CPU time "
+            "grows too, from contention for caches and cores). As a share of the bare "
             "interpreter the import costs "
             + ", ".join(f"{_f(_import_share(r), 2)} (torch {r['torch']['version']})" for r in cpu)
             + "."
@@ -349,8 +356,7 @@ def _notes(
     if gpu:
         out.append(
             "- Spreads on the GPU host are wide (a shared VM; see the quartiles of the MLP's "
-            "per-call times), so each GPU run takes hundreds of rounds and every run is kept "
-            "and shown."
+            "per-call times), so each GPU run takes hundreds of rounds."
         )
     return out
 
