@@ -121,6 +121,20 @@ def test_copy_keeps_the_guard_and_has_its_own_weights(
     assert not torch.equal(model.linear.weight, clone.linear.weight)
 
 
+@needs_compile
+def test_deepcopy_compiles_with_the_same_backend(fresh_dynamo: Any) -> None:
+    """A deepcopy compiles with the original's backend object, not a copy of it (as a
+    deepcopy of raw torch.compile's result does)."""
+    backend = CountingBackend()
+    result = safe_compile(Net(), fullgraph=True, backend=backend)
+    clone = copy.deepcopy(result)
+    clone(torch.ones(2, 3))
+    assert backend.graphs == 1
+    raw_clone = copy.deepcopy(torch.compile(Net(), fullgraph=True, backend=backend))
+    raw_clone(torch.ones(2, 3))
+    assert backend.graphs == 2
+
+
 class Broken:
     """A backend that cannot compile anything (picklable: defined at module level)."""
 
