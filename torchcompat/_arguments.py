@@ -80,12 +80,11 @@ def check_kwargs(kwargs: dict[str, Any]) -> None:
             f"safe_compile() got an unexpected keyword argument {name!r}: torch.compile here "
             f"takes {', '.join(sorted(accepted))}{hint}"
         )
-    if "backend" in kwargs or "mode" in kwargs:
-        # While compilation is on, torch.compile checks them itself, with its own classes.
-        if compile_gate().disabled:
-            facts = installed_facts()
-            if facts is not None and facts.has_compile:
-                check_values(kwargs, facts)
+    # While compilation is on, torch.compile checks them itself, with its own classes.
+    if ("backend" in kwargs or "mode" in kwargs) and compile_gate().disabled:
+        facts = installed_facts()
+        if facts is not None and facts.has_compile:
+            check_values(kwargs, facts)
 
 
 def check_values(kwargs: dict[str, Any], facts: ReleaseFacts) -> None:
@@ -106,17 +105,17 @@ def check_values(kwargs: dict[str, Any], facts: ReleaseFacts) -> None:
         _check_backend(backend, facts)
     modes = facts.inductor_modes
     # 2.13+: backend=None means the default backend, inductor.
-    if backend in (None, "inductor") and mode and mode != "default" and modes is not None:
-        if mode not in modes:
-            raise RuntimeError(f"Unrecognized mode={mode}, should be one of: {', '.join(modes)}")
+    inductor = backend in (None, "inductor")
+    if inductor and mode and mode != "default" and modes is not None and mode not in modes:
+        raise RuntimeError(f"Unrecognized mode={mode}, should be one of: {', '.join(modes)}")
 
 
 def _check_backend(name: str, facts: ReleaseFacts) -> None:
     builtin = facts.builtin_backends
     if builtin is None or name in builtin:
         return
-    known = set(builtin) | _registered_backends()
-    if name in known:
+    registered = _registered_backends()
+    if name in registered:
         return
     from importlib.metadata import entry_points
 
@@ -132,7 +131,9 @@ def _check_backend(name: str, facts: ReleaseFacts) -> None:
     import difflib
 
     # torch 2.14+: InvalidBackend(name, difflib.get_close_matches(name, list_backends(), n=2)).
-    suggestions = difflib.get_close_matches(name, sorted(listed | plugins), n=2)
+    # Names registered at run time carry no tags, as a rule: listed too.
+    listed = listed | plugins | (registered - builtin)
+    suggestions = difflib.get_close_matches(name, sorted(listed), n=2)
     hint = f", did you mean: {', '.join(map(repr, suggestions))}?" if suggestions else "."
     raise RuntimeError(
         f"Invalid backend: {name!r}{hint} See `torch._dynamo.list_backends()` for available "

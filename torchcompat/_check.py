@@ -136,7 +136,12 @@ def _failure_sentence(probe: dict[str, Any], timeout_s: float) -> str | None:
         return f"--device cuda, but no GPU is visible to this torch ({build})"
     error = probe.get("error")
     if error is None:
-        return probe.get("wrong")  # type: ignore[no-any-return]
+        return probe.get("wrong")
+    return _error_sentence(error)
+
+
+def _error_sentence(error: dict[str, Any]) -> str:
+    """What a compile error means, from its class chain and its first line."""
     chain = " ".join(error["chain"])
     message = error["message"]
     if "InvalidCxxCompiler" in chain or "C++ compiler" in message:

@@ -175,18 +175,20 @@ _LISTED_BACKENDS: tuple[tuple[Release, frozenset[str] | None], ...] = (
 )
 
 
+# The releases whose wheels the value rows above were read from (those of the tox matrix). For
+# one in between (2.2-2.4, 2.9, 2.10) the next row's names are accepted too: a name is refused
+# only where both neighbours refuse it.
+_READ_RELEASES = frozenset({(2, 0), (2, 1), (2, 5), (2, 6), (2, 7), (2, 8), (2, 11), (2, 12)})
+_READ_RELEASES |= {(2, 13), (2, 14), (2, 15)}
+
+
 def _between_rows(
     rows: tuple[tuple[Release, _T], ...], release: Release
 ) -> tuple[_T | None, _T | None]:
-    """The row for ``release`` and, where no row names its minor release, the next row.
-
-    Rows are read from the releases the matrix tests; for one in between (2.9, 2.10) the next
-    row's names are accepted too: a name is refused only where both neighbours refuse it.
-    """
+    """The row for ``release`` and, for a release none was read from, the next row."""
     here = _last_row(rows, release)
-    exact = any(since[:2] == release[:2] for since, _ in rows)
     later = [value for since, value in rows if since > release]
-    return here, None if exact or not later else later[0]
+    return here, None if release[:2] in _READ_RELEASES or not later else later[0]
 
 
 def _last_row(rows: tuple[tuple[Release, _T], ...], release: Release) -> _T | None:

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["installed_facts", "release_at_least", "torch_at_least", "torch_version"]
 
 
-
-
 def _version_file_version() -> str | None:
     """``__version__`` of the torch/version.py that ``import torch`` would load, unimported."""
     import importlib.util
