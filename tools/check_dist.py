@@ -1,6 +1,6 @@
 """Check the built sdist and wheel: contents, and the sdist's own test suite from an install.
 
-    python tools/check_dist.py DIST_DIR     # after python -m build --outdir DIST_DIR
+    python tools/check_dist.py DIST_DIR [PYTEST_ARGS...]   # after python -m build
 
 The sdist must hold what its tests need (tests/ with conftest.py and __init__.py, setup.cfg's
 pytest settings, tox.ini, the API snapshots) and the project's documents; the wheel holds the
@@ -47,9 +47,9 @@ def _one(dist: Path, pattern: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Check DIST_DIR's sdist and wheel; 0 when both are complete and the sdist's tests pass."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit("usage: python tools/check_dist.py DIST_DIR")
-    dist = Path(args[0])
+    if not args:
+        raise SystemExit("usage: python tools/check_dist.py DIST_DIR [PYTEST_ARGS...]")
+    dist, pytest_args = Path(args[0]), args[1:]
     sdist, wheel = _one(dist, "*.tar.gz"), _one(dist, "*.whl")
     with tarfile.open(sdist) as tar:
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         pip = [sys.executable, "-m", "pip", "install", "--force-reinstall"]
         subprocess.run([*pip, str(sdist)], check=True)
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2"],
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", *pytest_args],
             cwd=tree,
             check=False,
         )
