@@ -191,7 +191,6 @@ VALUES = [
     {"mode": "lite"},
     {"mode": "max-autotune-no-cudagraphs"},
     {"mode": "default"},
-    {"mode": "default", "options": {}},
     {"backend": "inductr"},
     {"backend": "zzzz"},
     {"backend": "eager", "mode": "max-autotun"},

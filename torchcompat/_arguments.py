@@ -2,7 +2,7 @@
 
 Keywords are checked whether compilation is on or off, so a typo fails on every machine, not only
 on the one where compilation happens to be on. The values torch itself checks when
-``torch.compile`` is called (a ``backend`` name, inductor's ``mode``, ``mode`` with ``options``)
+``torch.compile`` is called (a ``backend`` name, inductor's ``mode``)
 are checked here while compilation is off, from the release table and without importing torch,
 with torch's own message and exception class (``RuntimeError``; torch raises its subclass
 ``InvalidBackend`` for a backend). While compilation is on, torch checks them itself.
@@ -91,16 +91,12 @@ def check_values(kwargs: dict[str, Any], facts: ReleaseFacts) -> None:
     """Raise ``RuntimeError`` with torch's message for a value ``torch.compile`` would refuse.
 
     ``backend``: a name that is neither built into the release nor a ``torch_dynamo_backends``
-    entry point nor registered at run time; ``mode``: with inductor, a mode the release lacks, or
-    a mode together with ``options``. Values this release's torch does not check pass.
+    entry point nor registered at run time; ``mode``: with inductor, a mode the release lacks.
+    Values this release's torch does not check pass. (``mode`` together with ``options``, which
+    torch also refuses, is left to torch.)
     """
     backend = kwargs.get("backend", "inductor")
     mode = kwargs.get("mode")
-    # torch 2.0+: the first thing torch.compile checks, for every backend.
-    if mode is not None and kwargs.get("options") is not None:
-        raise RuntimeError(
-            "Either mode or options can be specified, but both can't be specified at the same time."
-        )
     if isinstance(backend, str) and backend != "inductor":
         _check_backend(backend, facts)
     modes = facts.inductor_modes
