@@ -78,7 +78,7 @@ def matrix_envs(tox_ini: Path = ROOT / "tox.ini") -> dict[str, str]:
     The torch envs come from tox.ini's ``torchNNN: torch==X.Y.Z`` dependency lines, so tox.ini
     stays the one place that names the releases.
     """
-    envs = {"lint": "-", "type": "-"}
+    envs = {"lint": "-", "type": "-", "api": "-", "dist": "-"}
     for factor, release in _TORCH_DEP.findall(tox_ini.read_text(encoding="utf-8")):
         envs[f"py311-{factor}"] = release
     return envs
