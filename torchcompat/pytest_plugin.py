@@ -43,11 +43,15 @@ Option (group ``torchcompat``): ``--torchcompat-sides {both,on,off}`` picks the 
 
 The report header gets one line: the torch version, whether ``torch.compile`` is usable here,
 and the gate's decision with its reason.
+
+PYTEST_DONT_REWRITE: nothing here asserts, and ``-p torchcompat.pytest_plugin`` after an
+import of it would warn that it cannot be rewritten.
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +76,6 @@ __all__ = [
     "pytest_pycollect_makeitem",
     "pytest_report_header",
     "pytest_runtest_setup",
-    "pytest_sessionstart",
     "torchcompat_compile_counter",
     "torchcompat_compile_disabled",
     "torchcompat_compile_side",
@@ -133,6 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for short in SHORT_MARKS:
         if _short_is_ours(config, short):
             config.addinivalue_line("markers", _OURS[short])
+    _register_short_fixtures(config)
 
 
 class _ShortFixtures:
@@ -154,18 +158,37 @@ class _ShortFixtures:
         return torchcompat_compile_side
 
 
-def _foreign_fixtures(session: pytest.Session) -> set[str]:
-    """Short fixture names that some other plugin (or initial conftest) defines already."""
-    known = getattr(getattr(session, "_fixturemanager", None), "_arg2fixturedefs", None)
-    if not isinstance(known, dict):
-        return set()  # a pytest that keeps them elsewhere: conftest fixtures still win
-    return {name for name in SHORT_FIXTURES if known.get(name)}
+def _fixture_name(obj: object) -> str | None:
+    """The fixture name ``obj`` defines, or None if it is no fixture."""
+    try:
+        from _pytest.fixtures import getfixturemarker
+    except ImportError:  # a pytest without it: then nothing is recognised as taken
+        return None
+    marker = getfixturemarker(obj)
+    return None if marker is None else marker.name or getattr(obj, "__name__", None)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Define the short fixture names that no other plugin defines (after every plugin loaded)."""
-    taken = _foreign_fixtures(session)
+def _taken_fixtures(config: pytest.Config) -> set[str]:
+    """Short fixture names that another plugin or conftest loaded so far defines."""
+    taken = set()
+    for plugin in config.pluginmanager.get_plugins():
+        if plugin is sys.modules[__name__]:
+            continue
+        for attr in dir(plugin):
+            # Static: a plugin's properties (the terminal reporter's) must not run here.
+            name = _fixture_name(inspect.getattr_static(plugin, attr, None))
+            if name in SHORT_FIXTURES:
+                taken.add(name)
+    return taken
+
+
+def _register_short_fixtures(config: pytest.Config) -> None:
+    """Define the short fixture names that no plugin or conftest loaded so far defines.
+
+    Fixtures of conftests loaded later (further down) override these by pytest's own rules;
+    a plugin's fixture of the same name, whatever the order plugins load in, is kept.
+    """
+    taken = _taken_fixtures(config)
     chosen = {
         name: value
         for name, value in vars(_ShortFixtures).items()
@@ -173,7 +196,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     }
     if chosen:
         holder = type("TorchcompatShortFixtures", (), chosen)()
-        session.config.pluginmanager.register(holder, "torchcompat-short-fixtures")
+        config.pluginmanager.register(holder, "torchcompat-short-fixtures")
 
 
 def _names(config: pytest.Config, long: str) -> list[str]:
