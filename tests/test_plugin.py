@@ -610,7 +610,7 @@ def test_a_plugins_own_fixtures_are_left_alone(
 ) -> None:
     """Fixtures named compile_counter, compile_disabled, compile_side from another plugin win."""
     pytester.makepyfile(theirs=FOREIGN_FIXTURES_PLUGIN, test_theirs=FOREIGN_FIXTURE_TESTS)
-    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path), prepend=os.pathsep)
     # Registered before torchcompat's, as an entry point plugin loaded first would be.
     monkeypatch.setenv("PYTEST_ADDOPTS", f"-p theirs {ONLY_TORCHCOMPAT}")
     with_plugin = _outcomes(pytester)

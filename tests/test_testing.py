@@ -520,14 +520,15 @@ def test_every_thread_compiles_after_a_block_that_imported_dynamo() -> None:
     is what every thread without an override of its own reads.
     """
     code = """
-import json, threading
+import json, sys, threading
 import torch
 from torchcompat import compile_gate
 from torchcompat.testing import CompileCounter, disable_compilation
 def f(x):
     return x + 1
+loaded_before = "torch._dynamo" in sys.modules
 with disable_compilation():
-    torch.compile(f, backend="eager")  # imports torch._dynamo inside the block
+    import torch._dynamo  # first imported here: torch reads TORCH_COMPILE_DISABLE=1
 seen = {}
 def other_thread():
     with CompileCounter() as counter:
@@ -537,10 +538,12 @@ def other_thread():
 thread = threading.Thread(target=other_thread)
 thread.start()
 thread.join()
-print(json.dumps({"main": bool(torch._dynamo.config.disable), **seen}))
+print(json.dumps({"loaded_before": loaded_before, "main": bool(torch._dynamo.config.disable),
+                  **seen}))
 """
     result = json.loads(run_python(code).stdout.strip().splitlines()[-1])
-    assert result == {"main": False, "disable": False, "gate": False, "frames": 1}
+    expected = {"disable": False, "gate": False, "frames": 1}
+    assert result == {"loaded_before": False, "main": False, **expected}
 
 
 @needs_dynamo
