@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from torchcompat import _runtime
 from torchcompat.gate import CompileGate, compile_gate
 from torchcompat.testing.reset import reset_compilation, reset_dynamo
 from torchcompat.version import installed_facts, torch_version
@@ -78,10 +77,8 @@ def _give_torch_its_own_default(config: Any) -> None:
     # 2.12+: the default is what threads without an override of their own read. torch read
     # TORCH_COMPILE_DISABLE=1 into it when dynamo was first imported in the block; a plain
     # ``config.disable = ...`` would fix the calling thread only.
+    # (torchcompat's own reader of config.disable reads the default live: it sees this too.)
     entry.default = value
-    # The gate's reader of config.disable holds the default it saw when it was made: make it
-    # anew. (It reads the environment first, so it cannot have been made inside the block.)
-    _runtime._reader = None
 
 
 @contextlib.contextmanager
