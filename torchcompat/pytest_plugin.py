@@ -51,11 +51,23 @@ import of it would warn that it cannot be rewritten.
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from torchcompat import _plugin_names
+from torchcompat._plugin_names import (
+    MARKER_LINES,
+    SHORT_FIXTURES,
+    SHORT_MARKS,
+    SIDE_FIXTURE,
+    SIDES,
+    SIDES_MARK,
+    VERSION_MARK,
+    register_short_fixtures,
+    short_is_ours,
+)
 
 if TYPE_CHECKING:
     from packaging.specifiers import SpecifierSet
@@ -81,34 +93,13 @@ __all__ = [
     "torchcompat_compile_side",
 ]
 
-VERSION_MARK = "torchcompat_torch_version"
-SIDES_MARK = "torchcompat_compile_on_and_off"
-SIDE_FIXTURE = "torchcompat_compile_side"
-#: Short marker name -> the namespaced one it stands for.
-SHORT_MARKS = {"torch_version": VERSION_MARK, "compile_on_and_off": SIDES_MARK}
-#: Short fixture name -> the namespaced one it stands for.
-SHORT_FIXTURES = {
-    "compile_counter": "torchcompat_compile_counter",
-    "compile_disabled": "torchcompat_compile_disabled",
-    "compile_side": SIDE_FIXTURE,
-}
-_SIDES = ("on", "off")
-_HELP = {
-    VERSION_MARK: "(*specifiers, reason=None): skip unless the installed torch's release matches "
-    'the version specifiers, e.g. torch_version(">=2.12") (torchcompat)',
-    SIDES_MARK: ": run the test with compilation on and with it off, as a parametrization (ids "
-    "compile-on, compile-off; the compile_side fixture says which) (torchcompat)",
-}
-# The exact lines this plugin registers, per marker name: any other line naming one is foreign.
-_OURS = {name: name + _HELP[SHORT_MARKS.get(name, name)] for name in (*_HELP, *SHORT_MARKS)}
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Add the ``torchcompat`` option group."""
     group = parser.getgroup("torchcompat", "torchcompat (torch.compile switches)")
     group.addoption(
         "--torchcompat-sides",
-        choices=("both", *_SIDES),
+        choices=("both", *SIDES),
         default="both",
         dest="torchcompat_sides",
         help="which sides of the compile switch @pytest.mark.compile_on_and_off tests run on "
@@ -116,97 +107,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _marker_name(line: str) -> str:
-    return line.split(":", 1)[0].split("(", 1)[0].strip()
-
-
-def _short_is_ours(config: pytest.Config, short: str) -> bool:
-    """Whether nobody but torchcompat registered the marker ``short`` (checked at each use:
-    a conftest further down registers its markers after this plugin's configure)."""
-    return all(
-        line == _OURS[short] or _marker_name(line) != short for line in config.getini("markers")
-    )
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers, so that ``--strict-markers`` knows them; short ones if free."""
     for long in (VERSION_MARK, SIDES_MARK):
-        config.addinivalue_line("markers", _OURS[long])
+        config.addinivalue_line("markers", MARKER_LINES[long])
     for short in SHORT_MARKS:
-        if _short_is_ours(config, short):
-            config.addinivalue_line("markers", _OURS[short])
-    _register_short_fixtures(config)
-
-
-class _ShortFixtures:
-    """The short fixture names, registered at session start for those nobody else defines."""
-
-    @pytest.fixture(name="compile_counter")
-    def compile_counter(self, torchcompat_compile_counter: CompileCounter) -> CompileCounter:
-        """``torchcompat_compile_counter``: a CompileCounter counting the whole test."""
-        return torchcompat_compile_counter
-
-    @pytest.fixture(name="compile_disabled")
-    def compile_disabled(self, torchcompat_compile_disabled: CompileGate) -> CompileGate:
-        """``torchcompat_compile_disabled``: compilation off for the test; the gate."""
-        return torchcompat_compile_disabled
-
-    @pytest.fixture(name="compile_side")
-    def compile_side(self, torchcompat_compile_side: str) -> str:
-        """``torchcompat_compile_side``: ``"on"`` or ``"off"``."""
-        return torchcompat_compile_side
-
-
-def _fixture_name(obj: object) -> str | None:
-    """The fixture name ``obj`` defines, or None if it is no fixture."""
-    try:
-        from _pytest.fixtures import getfixturemarker
-    except ImportError:  # a pytest without it: then nothing is recognised as taken
-        return None
-    marker = getfixturemarker(obj)
-    return None if marker is None else marker.name or getattr(obj, "__name__", None)
-
-
-def _taken_fixtures(config: pytest.Config) -> set[str]:
-    """Short fixture names that another plugin or conftest loaded so far defines."""
-    taken = set()
-    for plugin in config.pluginmanager.get_plugins():
-        if plugin is sys.modules[__name__]:
-            continue
-        for attr in dir(plugin):
-            # Static: a plugin's properties (the terminal reporter's) must not run here.
-            name = _fixture_name(inspect.getattr_static(plugin, attr, None))
-            if name in SHORT_FIXTURES:
-                taken.add(name)
-    return taken
-
-
-def _register_short_fixtures(config: pytest.Config) -> None:
-    """Define the short fixture names that no plugin or conftest loaded so far defines.
-
-    Fixtures of conftests loaded later (further down) override these by pytest's own rules;
-    a plugin's fixture of the same name, whatever the order plugins load in, is kept.
-    """
-    taken = _taken_fixtures(config)
-    chosen = {
-        name: value
-        for name, value in vars(_ShortFixtures).items()
-        if name in SHORT_FIXTURES and name not in taken
-    }
-    if chosen:
-        holder = type("TorchcompatShortFixtures", (), chosen)()
-        config.pluginmanager.register(holder, "torchcompat-short-fixtures")
-
-
-def _names(config: pytest.Config, long: str) -> list[str]:
-    """The marker names that mean ``long`` here: itself, and its short name if not taken."""
-    short = [s for s, target in SHORT_MARKS.items() if target == long]
-    return [long, *(s for s in short if _short_is_ours(config, s))]
-
-
-def _marks(node: pytest.Item | pytest.Collector, long: str) -> list[pytest.Mark]:
-    return [mark for name in _names(node.config, long) for mark in node.iter_markers(name=name)]
+        if short_is_ours(config, short):
+            config.addinivalue_line("markers", MARKER_LINES[short])
+    register_short_fixtures(config)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -238,7 +147,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     istest = getattr(collector, "istestfunction", None)
     if istest is None or not istest(obj, name):
         return
-    names = _names(collector.config, SIDES_MARK)
+    names = _plugin_names.names(collector.config, SIDES_MARK)
     own = [m for m in getattr(obj, "pytestmark", []) if getattr(m, "name", None) in names]
     if own:
         if not any(
@@ -247,17 +156,17 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
             if getattr(m, "name", None) == "usefixtures"
         ):
             pytest.mark.usefixtures(SIDE_FIXTURE)(obj)
-    elif _marks(collector, SIDES_MARK) and not collector.stash.get(_SIDES_USED, False):
-        collector.stash[_SIDES_USED] = True
+    elif _plugin_names.marks(collector, SIDES_MARK) and not collector.stash.get(SIDES_USED, False):
+        collector.stash[SIDES_USED] = True
         collector.add_marker(pytest.mark.usefixtures(SIDE_FIXTURE))
 
 
-_SIDES_USED = pytest.StashKey[bool]()
+SIDES_USED = pytest.StashKey[bool]()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``compile_on_and_off`` tests over the sides chosen by the option."""
-    marks = _marks(metafunc.definition, SIDES_MARK)
+    marks = _plugin_names.marks(metafunc.definition, SIDES_MARK)
     if not marks:
         return
     if any(mark.args or mark.kwargs for mark in marks):
@@ -269,7 +178,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"put it on the test, class or module, or request the {SIDE_FIXTURE} fixture"
         )
     chosen = metafunc.config.getoption("torchcompat_sides")
-    sides = list(_SIDES) if chosen == "both" else [chosen]
+    sides = list(SIDES) if chosen == "both" else [chosen]
     metafunc.parametrize(
         SIDE_FIXTURE, sides, indirect=True, ids=[f"compile-{side}" for side in sides]
     )
@@ -299,7 +208,7 @@ def _specifiers(mark: pytest.Mark) -> SpecifierSet:
 
 def _version_skip(item: pytest.Item) -> str | None:
     """Why ``item`` must be skipped for its torch_version marks, or None; raises ValueError."""
-    marks = _marks(item, VERSION_MARK)
+    marks = _plugin_names.marks(item, VERSION_MARK)
     if not marks:
         return None
     from packaging.version import Version
