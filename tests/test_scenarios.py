@@ -1,0 +1,194 @@
+"""The runtime contract as a scenario matrix: raw torch.compile next to safe_compile.
+
+switch (env at wrap, ``config.disable``, ``force_eager``) x timing (before wrapping, after
+wrapping cold, after wrapping warm) x composition (direct, method, module, class, nested in a
+compiled region, shared code, deepcopy, pickle, torch.save, wrapped again) x fullgraph, each run
+by tests/scenario_probe.py in fresh interpreters, many scenarios per interpreter.
+
+safe_compile is held to one contract on every release that can compile: while a runtime switch
+is on, a call runs the original eagerly, exactly once, silently, warm or cold; once it is off,
+the result, everything composed with it and a fresh wrap of the same code compile (nothing is
+poisoned). With an env switch set at wrapping it hands back the object itself. Raw torch.compile
+is asserted where torchcompat's release facts predict what it does, and recorded otherwise.
+With ``TORCHCOMPAT_PROBE_OUT`` set, the results also go to ``<that path's stem>.scenarios.json``
+for tools/compat_table.py (docs/compatibility.md).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import FACTS, TORCH, run_python
+from .scenario_probe import COMPOSITIONS, ENV_SWITCHES, RUNTIME_SWITCHES, TIMINGS
+
+pytestmark = pytest.mark.skipif(FACTS is None, reason="the scenarios need a real torch")
+
+PROBE = Path(__file__).with_name("scenario_probe.py")
+# Loaded under its own module name (not __main__), so that pickle finds the classes it makes.
+LOADER = (
+    "import importlib.util, sys\n"
+    f"spec = importlib.util.spec_from_file_location('scenario_probe', {str(PROBE)!r})\n"
+    "probe = importlib.util.module_from_spec(spec)\n"
+    "sys.modules['scenario_probe'] = probe\n"
+    "spec.loader.exec_module(probe)\n"
+    "probe.main()\n"
+)
+COPIES = ("deepcopy", "pickle", "torch.save")
+NO_FRAMES = "found no compiled frames"
+
+Key = tuple[str, str, str, bool]  # switch, timing, composition, fullgraph
+CELLS: list[Key] = [
+    *(
+        (s, t, c, fg)
+        for s, t, c, fg in itertools.product(RUNTIME_SWITCHES, TIMINGS, COMPOSITIONS, (True, False))
+    ),
+    *(
+        (s, "before", c, fg)
+        for s, c, fg in itertools.product(ENV_SWITCHES, COMPOSITIONS, (True, False))
+    ),
+]
+
+
+def _specs(switches: tuple[str, ...]) -> list[list[Any]]:
+    return [[*cell, api] for cell in CELLS if cell[0] in switches for api in ("raw", "safe")]
+
+
+# Interpreter -> (its environment, its scenarios). TORCH_COMPILE_DISABLE is read once, when
+# torch._dynamo.config is imported: its scenarios get an interpreter of their own. The other
+# switches are set and undone by the probe; they share two interpreters (2 cores).
+GROUPS: dict[str, tuple[dict[str, str], list[list[Any]]]] = {
+    "config.disable": ({}, _specs(("config.disable", "TORCHDYNAMO_DISABLE=1"))),
+    "force_eager": ({}, _specs(("force_eager",))),
+    "TORCH_COMPILE_DISABLE=1": ({"TORCH_COMPILE_DISABLE": "1"}, _specs(ENV_SWITCHES[:1])),
+}
+
+
+def _probe(group: str) -> list[dict[str, Any]]:
+    env, specs = GROUPS[group]
+    done = run_python(LOADER, json.dumps(specs), **env)
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PROBE-JSON "))
+    found: list[dict[str, Any]] = json.loads(line.removeprefix("PROBE-JSON "))
+    return found
+
+
+@pytest.fixture(scope="module")
+def results() -> Iterator[dict[tuple[Any, ...], dict[str, Any]]]:
+    """Every scenario, raw and safe, run once per session, two interpreters at a time."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = [r for part in pool.map(_probe, GROUPS) for r in part]
+    yield {(r["switch"], r["timing"], r["composition"], r["fullgraph"], r["api"]): r for r in found}
+    target = os.environ.get("TORCHCOMPAT_PROBE_OUT")
+    if target:
+        out = Path(target).with_suffix(".scenarios.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"torch": TORCH, "scenarios": found}) + "\n", encoding="utf-8")
+
+
+def kind(call: dict[str, Any]) -> str:
+    """One word for a call: compiled, eager, eager+warn, eager+raise, or what went wrong."""
+    if "wrap_error" in call:
+        return f"wrap error: {call['wrap_error']}"
+    if call["error"] is not None:
+        if NO_FRAMES in call["error"] and call["runs"] == 1:
+            return "eager+raise"
+        return f"error after {call['runs']} runs: {call['error']}"
+    if call["runs"] != 1 or not call["ok"]:
+        return f"ran {call['runs']} times, result {'right' if call['ok'] else 'wrong'}"
+    warned = [w for w in call["warnings"] if NO_FRAMES in w]
+    if call["warnings"] and not warned:
+        return f"warns: {call['warnings']}"
+    mode = "compiled" if call["graph_runs"] else "eager"
+    return f"{mode}+warn" if warned else mode
+
+
+def _where(cell: Key, api: str) -> str:
+    switch, timing, comp, fullgraph = cell
+    who = "torch.compile" if api == "raw" else "safe_compile"
+    return f"{TORCH}, {who}, {switch} {timing}, {comp}, fullgraph={fullgraph}"
+
+
+def _kinds(case: dict[str, Any], part: str) -> Any:
+    if part == "after":
+        return {name: kind(c) for name, c in case.get("after", {}).items()}
+    return [kind(c) for c in case.get(part, [])]
+
+
+def _id(cell: Key) -> str:
+    return f"{cell[0]}-{cell[1]}-{cell[2]}-{'fullgraph' if cell[3] else 'graphbreaks'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# safe_compile: one contract
+
+
+def _safe_expected(cell: Key, raw: dict[str, Any]) -> dict[str, Any]:
+    """What safe_compile must do in ``cell`` on this release (raw: raw torch in the same cell)."""
+    assert FACTS is not None
+    switch, _, comp, _ = cell
+    n_under = 2
+    if not FACTS.compile_usable or switch in ENV_SWITCHES:
+        # Nothing compiles: the object itself, every call eager; torch.compile(...) around it
+        # (raw-outer) does what raw torch does.
+        usable_outer = comp == "raw-outer" and FACTS.compile_usable
+        under = _kinds(raw, "calls") if usable_outer else ["eager"] * n_under
+        after = {} if switch in ENV_SWITCHES else "eager"
+        return {"identity": True, "warmup": "eager", "calls": under, "after": after}
+    if comp == "raw-outer":
+        # Raw torch.compile around safe_compile's result: what the same nesting of raw
+        # torch.compile does while the switch is on; nothing left poisoned.
+        return {"calls": _kinds(raw, "calls"), "after": {"fresh": "compiled"}, "warmup": "compiled"}
+    # Nested in a compiled region that torch still runs compiled (its cache is warm): the body
+    # ran inside that graph.
+    under: Any = ["eager"] * n_under
+    if comp == "nested":
+        under = [{"eager", "compiled"}] * n_under
+    return {"calls": under, "after": "compiled", "warmup": "compiled"}
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[_id(c) for c in CELLS])
+def test_safe_compile_contract(results: Any, cell: Key) -> None:
+    """safe_compile: eager once and silent under any switch, compiles again once it is off."""
+    assert FACTS is not None
+    safe, raw = results[(*cell, "safe")], results[(*cell, "raw")]
+    where = _where(cell, "safe")
+    if "unavailable" in safe:
+        pytest.skip(f"{TORCH}: {safe['unavailable']}")
+    assert "wrap_error" not in safe, f"{where}: raises when wrapping: {safe['wrap_error']}"
+    # A torch that cannot compile here says so once per process (a TorchCompatWarning), and only
+    # where no switch decided first; nothing else warns when wrapping.
+    allowed = set() if FACTS.compile_usable else {"TorchCompatWarning"}
+    wrap_warnings = {w.split(":")[0] for w in safe["wrap_warnings"]}
+    assert wrap_warnings <= allowed, f"{where}: warns when wrapping: {safe['wrap_warnings']}"
+    expected = _safe_expected(cell, raw)
+    if expected.get("identity"):
+        assert safe["identity"], f"{where}: does not hand back the object itself"
+    for call in safe.get("warmup", []):
+        assert kind(call) == expected["warmup"], f"{where}: warm-up call: {call}"
+    calls = _kinds(safe, "calls")
+    for got, want in zip(calls, expected["calls"]):
+        ok = got in want if isinstance(want, set) else got == want
+        assert ok, f"{where}: under the switch {calls}, expected {expected['calls']}: {safe}"
+    after = _kinds(safe, "after")
+    want_after = expected["after"]
+    if isinstance(want_after, str):
+        want_after = dict.fromkeys(after, want_after)
+    for name, want in want_after.items():
+        assert after.get(name) == want, (
+            f"{where}: after the switch is off, {name}: {after.get(name)}, expected {want} "
+            f"(all: {after})"
+        )
+    if cell[2] in COPIES:
+        assert safe["own_weights"], f"{where}: the copy shares weights with the original"
+
+
+def test_every_scenario_ran(results: Any) -> None:
+    """Every cell was probed for both APIs, on the torch that this env installed."""
+    assert set(results) == {(*cell, api) for cell in CELLS for api in ("raw", "safe")}
