@@ -192,3 +192,97 @@ def test_safe_compile_contract(results: Any, cell: Key) -> None:
 def test_every_scenario_ran(results: Any) -> None:
     """Every cell was probed for both APIs, on the torch that this env installed."""
     assert set(results) == {(*cell, api) for cell in CELLS for api in ("raw", "safe")}
+
+
+# ---------------------------------------------------------------------------------------------
+# raw torch.compile: what the release facts predict
+
+
+def _through_fullgraph(cell: Key, part: str) -> list[bool] | dict[str, bool]:
+    """Which calls of ``part`` go through a fullgraph=True wrapper of torch's own."""
+    _, _, comp, fullgraph = cell
+    if part == "calls":
+        if comp == "shared":  # the fullgraph=(not fullgraph) twin first, then the result
+            return [not fullgraph, fullgraph]
+        # torch rebuilds a copied OptimizedModule through __init__ and drops fullgraph.
+        return [False, False] if comp in COPIES else [fullgraph, fullgraph]
+    # The checks after the switch: the result again, a fresh wrap of the same code, and what
+    # the composition adds (the twin, the inner result, the original of a copy).
+    checks = {"again": fullgraph and comp not in COPIES, "fresh": fullgraph}
+    if comp == "shared":
+        checks["other"] = not fullgraph
+    elif comp == "nested":
+        checks["result"] = fullgraph
+    elif comp in COPIES:
+        checks["original"] = fullgraph
+    return checks
+
+
+def _no_frames(cell: Key, through: bool, warned: list[bool]) -> str | None:
+    """A call that compiled nothing: what the no-compiled-frames check makes of it."""
+    assert FACTS is not None
+    check = FACTS.fullgraph_check if through else None
+    if check == "raise" and cell[0] != "force_eager":  # 2.13+: not under a non-default stance
+        return "eager+raise"
+    if check == "warn":  # 2.12: once per process (the probe forgets it between scenarios)
+        first = not warned
+        warned.append(True)
+        return "eager+warn" if first else "eager"
+    return "eager"
+
+
+def _raw_expected(cell: Key) -> dict[str, Any] | None:
+    """What raw torch.compile does in ``cell`` on this release, or None where the facts in
+    torchcompat/_releases.py do not say."""
+    assert FACTS is not None
+    switch, timing, comp, _ = cell
+    if not FACTS.compile_usable:
+        return {"wrap_error": "AttributeError" if not FACTS.has_compile else "not yet supported"}
+    if switch == "TORCHDYNAMO_DISABLE=1":  # torch.compile hands back its input
+        return {"identity": True, "calls": ["eager", "eager"]}
+    warm_cache = switch == "config.disable" and timing == "warm"
+    if warm_cache and comp in COPIES:
+        return None  # whether a copy reuses the original's cache depends on the release
+    warned: list[bool] = []
+    through = _through_fullgraph(cell, "calls")
+    assert isinstance(through, list)
+    calls = ["compiled"] * 2 if warm_cache else [_no_frames(cell, t, warned) for t in through]
+    after: str | dict[str, str | None] = {}  # env switches: nothing to undo
+    if switch == "force_eager" or warm_cache:
+        after = "compiled"
+    elif switch == "config.disable" and FACTS.fullgraph_check != "warn":
+        # config.disable reached torch's frame callback with nothing compiled: torch marked the
+        # body's code "skip for good", on every release. (2.12 may warn about it again or not.)
+        after_through = _through_fullgraph(cell, "after")
+        assert isinstance(after_through, dict)
+        after = {k: _no_frames(cell, t, [True]) for k, t in after_through.items()}
+    return {"calls": calls, "after": after}
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=[_id(c) for c in CELLS])
+def test_raw_torch_compile_as_the_facts_say(results: Any, cell: Key) -> None:
+    """Raw torch.compile: raises (2.13+) or warns (2.12) where fullgraph finds nothing compiled,
+    leaves code poisoned after config.disable, runs a warm cache under it: as _releases says."""
+    raw = results[(*cell, "raw")]
+    where = _where(cell, "raw")
+    if "unavailable" in raw:
+        pytest.skip(f"{TORCH}: {raw['unavailable']}")
+    expected = _raw_expected(cell)
+    if expected is None:
+        pytest.skip(f"{where}: the release facts do not predict it; recorded in the table only")
+    if "wrap_error" in expected:
+        assert expected["wrap_error"] in raw.get("wrap_error", ""), f"{where}: {raw}"
+        return
+    assert "wrap_error" not in raw, f"{where}: raises when wrapping: {raw['wrap_error']}"
+    if expected.get("identity"):
+        assert raw["identity"], f"{where}: does not hand back the object itself"
+    for call in raw.get("warmup", []):
+        assert kind(call) == "compiled", f"{where}: warm-up call: {call}"
+    calls = _kinds(raw, "calls")
+    assert calls == expected["calls"], f"{where}: under the switch {calls}: {raw}"
+    after = _kinds(raw, "after")
+    want_after = expected.get("after", {})
+    if isinstance(want_after, str):
+        want_after = dict.fromkeys(after, want_after)
+    for name, want in want_after.items():
+        assert after.get(name) == want, f"{where}: after the switch, {name}: {after}"
