@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchcompat import TorchCompatWarning, safe_compile
+from torchcompat import TorchCompatWarning, _warnings, safe_compile
 
 from .conftest import FACTS, TORCH, Counted, needs_compile, needs_torch, run_python
 
@@ -165,12 +165,16 @@ def test_every_call_form_compiles(form: str, compiles: Any) -> None:
 
 @needs_compile
 def test_module_keeps_what_users_rely_on(compiles: Any) -> None:
-    """On, a module comes back as torch's OptimizedModule with _orig_mod and the same state."""
+    """On, a module comes back as torch's OptimizedModule with _orig_mod and the same state,
+    whose state_dict keys are the module's own (raw torch.compile adds "_orig_mod.")."""
     model = CountedModule()
     compiled = safe_compile(model, fullgraph=True, backend=compiles)
+    raw = torch.compile(model, fullgraph=True, backend=compiles)
+    assert isinstance(compiled, type(raw))
     assert compiled._orig_mod is model
     assert list(compiled.parameters()) == list(model.parameters())
-    assert set(compiled.state_dict()) == {f"_orig_mod.{k}" for k in model.state_dict()}
+    assert list(compiled.state_dict()) == list(model.state_dict())
+    assert list(raw.state_dict()) == [f"_orig_mod.{k}" for k in model.state_dict()]
     x = torch.randn(2, 4)
     assert torch.allclose(compiled(x), model(x))
     assert compiles.frame_count == 1
@@ -193,25 +197,16 @@ def test_options_dict_is_not_mutated(dynamo: Any) -> None:
 
 
 @needs_compile
-@pytest.mark.skipif(
-    FACTS is None or FACTS.fullgraph_check is not None,
-    reason="only releases without the fullgraph check (before 2.12) hand back torch's object",
-)
-def test_no_check_no_wrapper(dynamo: Any) -> None:
-    """Before 2.12, fullgraph=True returns torch.compile's own wrapper: zero added cost."""
+@pytest.mark.parametrize("fullgraph", [True, False])
+def test_every_result_is_guarded_and_unwraps_like_torchs(dynamo: Any, fullgraph: bool) -> None:
+    """Every release, fullgraph or not: a guard that torch.compile unwraps to the original."""
     f = _function()
-    compiled = safe_compile(f, fullgraph=True, backend="eager")
-    assert not hasattr(compiled, "_torchcompat_compiled")
-    assert compiled._torchdynamo_orig_callable is f
-
-
-@needs_compile
-def test_fullgraph_false_is_torchs_own_object(dynamo: Any) -> None:
-    """fullgraph=False is never wrapped: what torch.compile returns comes back."""
-    f = _function()
-    compiled = safe_compile(f, backend="eager")
-    assert not hasattr(compiled, "_torchcompat_compiled")
-    assert compiled._torchdynamo_orig_callable is f
+    compiled = safe_compile(f, fullgraph=fullgraph, backend="eager")
+    raw = torch.compile(f, fullgraph=fullgraph, backend="eager")
+    assert hasattr(compiled, "_torchcompat_compiled")
+    assert compiled._torchdynamo_orig_callable is raw._torchdynamo_orig_callable is f
+    assert compiled.__name__ == raw.__name__ == "f"
+    assert compiled.__wrapped__ is f
 
 
 # --- runtime switches after wrapping --------------------------------------------------------
@@ -349,9 +344,8 @@ def test_nested_compiled_call_inlines(compiles: Any) -> None:
 )
 def test_unusable_release_returns_eager_and_warns_once() -> None:
     """No torch.compile (1.13) or a refused Python (2.0 on 3.11): eager object, one warning."""
-    from torchcompat import compile as compile_module
 
-    compile_module._warned.clear()
+    _warnings.said.clear()
     f, g = _function(), _function()
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")

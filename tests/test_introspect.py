@@ -286,8 +286,9 @@ def test_in_place_modules_do_not_share_a_recompile_budget(counter: Any) -> None:
 
 @needs_compile
 @pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile (2.1+)")
-def test_in_place_deepcopy_is_an_uncompiled_module_of_its_own(counter: Any) -> None:
-    """A deepcopy of an in-place compiled module is uncompiled and runs its own weights."""
+def test_in_place_deepcopy_is_a_compiled_module_of_its_own(counter: Any) -> None:
+    """A deepcopy of an in-place compiled module is compiled in place too, with its own weights
+    (a bare nn.Module.compile() copy is uncompiled: torch drops the compiled call)."""
     import copy
 
     model = torch.nn.Linear(3, 3)
@@ -297,7 +298,11 @@ def test_in_place_deepcopy_is_an_uncompiled_module_of_its_own(counter: Any) -> N
         clone.weight.zero_()
         clone.bias.zero_()
         assert torch.equal(clone(torch.ones(1, 3)), torch.zeros(1, 3))
-    assert not is_compiled(clone)
+        assert not torch.equal(model(torch.ones(1, 3)), torch.zeros(1, 3))
+    assert is_compiled(clone)
+    bare = torch.nn.Linear(3, 3)
+    bare.compile(backend=counter)
+    assert not is_compiled(copy.deepcopy(bare))
 
 
 @needs_compile

@@ -18,6 +18,8 @@ __all__ = [
     "force_eager",
     "inlines_builtin_modules",
     "strict_loose_disable",
+    "switch_reader",
+    "without_dynamo",
 ]
 
 _CONFIG = "torch._dynamo.config"
@@ -26,6 +28,9 @@ _EVAL_FRAME = "torch._dynamo.eval_frame"
 
 # disable_reader()'s answer for the gate, made once dynamo's config is loaded.
 _reader: Callable[[], object] | None = None
+# The reader disable_reader() settled on: checked once per process (the config module is never
+# replaced once imported).
+_checked: Callable[[], object] | None = None
 
 
 def config_disable() -> object:
@@ -44,24 +49,21 @@ def config_disable() -> object:
 def disable_reader() -> Callable[[], object]:
     """A function that reads ``torch._dynamo.config.disable`` now, in the calling thread.
 
-    The fast read where :func:`fast_disable_reader` recognises the config's shape, else the
-    public one. Needs ``torch._dynamo.config`` loaded.
+    The fast read where :func:`fast_disable_reader` recognises the config's shape and checks
+    it, else the public one; decided once. Needs ``torch._dynamo.config`` loaded.
     """
-    config = sys.modules[_CONFIG]
-    fast = fast_disable_reader()
-    if fast is None:
+    global _checked
+    if _checked is None:
+        fast = fast_disable_reader()
+        if fast is None:
+            config = sys.modules[_CONFIG]
 
-        def read() -> object:
-            return getattr(config, "disable", None)
+            def public() -> object:
+                return getattr(config, "disable", None)
 
-    else:
-        var, unset, default = fast
-
-        def read() -> object:
-            value = var.get(unset)
-            return default if value is unset else value
-
-    return read
+            fast = public
+        _checked = fast
+    return _checked
 
 
 def force_eager() -> bool:
@@ -100,32 +102,136 @@ def strict_loose_disable() -> None:
         config.disable = value == "1"  # type: ignore[union-attr]
 
 
-def fast_disable_reader() -> tuple[contextvars.ContextVar[Any], object, object] | None:
-    """What the hot path needs to read ``torch._dynamo.config.disable`` in ~50 ns, or ``None``.
+def _entry_is_plain(config: Any, entry: Any, unset: object) -> bool:
+    """Whether ``entry``'s value is its user override over a plain bool default, nothing else.
 
-    The public read goes through ``ConfigModule.__getattr__`` (~1.5 us on 2.13). Where the config
-    entry is stored the way 2.12+ store it (a ``ContextVar`` of user overrides over a plain
-    default, with no alias, forced env value, env default or JustKnob), the value is
-    ``default if var.get() is unset else var.get()``. Returns ``(var, unset, default)`` then;
-    ``None`` for any other shape, and the caller falls back to the public read.
+    Every layer torch has put in front of the override (an alias, a forced or default env value,
+    a JustKnob, 2.15's implications) makes the answer ``False``, and the public read is used.
     """
-    config = sys.modules.get(_CONFIG)
-    entries = getattr(config, "_config", None)
-    entry = entries.get("disable") if isinstance(entries, dict) else None
-    module = sys.modules.get("torch.utils._config_module")
-    unset = getattr(module, "_UNSET_SENTINEL", None)
-    if entry is None or unset is None:
-        return None
-    var = getattr(entry, "user_override", None)
-    plain = (
-        isinstance(var, contextvars.ContextVar)
-        and getattr(entry, "alias", None) is None
+    implications = getattr(config, "_implications", None)
+    return (
+        getattr(entry, "alias", None) is None
         and getattr(entry, "justknob", None) is None
         and getattr(entry, "env_value_force", unset) is unset
         and getattr(entry, "env_value_default", unset) is unset
         and isinstance(getattr(entry, "default", None), bool)
+        and not (isinstance(implications, dict) and "disable" in implications)
     )
-    if not plain:
+
+
+def _shaped_reader(config: Any) -> Callable[[], object] | None:
+    """A direct read of ``config.disable`` for the storage shapes released torch uses, or None.
+
+    - torch 2.0-2.5: the config module keeps plain values in a ``_config`` dict.
+    - torch 2.6-2.11: a ``_ConfigEntry`` per name, the user's value in ``user_override``.
+    - torch 2.12+: the same, with ``user_override`` a ``ContextVar`` (per thread).
+    """
+    entries = getattr(config, "_config", None)
+    if not isinstance(entries, dict) or "disable" not in entries:
         return None
-    assert isinstance(var, contextvars.ContextVar)
-    return var, unset, entry.default
+    entry = entries["disable"]
+    if isinstance(entry, (bool, str)):  # 2.0-2.5; 2.0-2.7 may hold the raw env string
+
+        def read_plain() -> object:
+            return entries["disable"]
+
+        return read_plain
+    unset = getattr(sys.modules.get("torch.utils._config_module"), "_UNSET_SENTINEL", None)
+    if unset is None or not _entry_is_plain(config, entry, unset):
+        return None
+    override = getattr(entry, "user_override", None)
+    if isinstance(override, contextvars.ContextVar):
+        get = override.get
+
+        def read_var() -> object:
+            value = get(unset)
+            return entry.default if value is unset else value
+
+        return read_var
+
+    def read_entry() -> object:
+        value = entry.user_override
+        return entry.default if value is unset else value
+
+    return read_entry
+
+
+def _agrees(config: Any, read: Callable[[], object]) -> bool:
+    """Whether ``read`` says what the public ``config.disable`` says, now and when flipped.
+
+    Flipping is only done where it cannot be seen outside this check: where overrides live in a
+    ``ContextVar`` (2.12+, and the shape any later torch most likely keeps), inside a copy of
+    the current context. On older shapes, released and frozen, the value now is compared.
+    """
+
+    def public() -> object:
+        return getattr(config, "disable", None)
+
+    if bool(read()) != bool(public()):
+        return False
+    entry = config._config["disable"]
+    if not isinstance(getattr(entry, "user_override", None), contextvars.ContextVar):
+        return True
+
+    def flipped() -> bool:
+        for value in (True, False):
+            config.disable = value
+            if bool(read()) is not value or bool(public()) is not value:
+                return False
+        return True
+
+    try:
+        return contextvars.copy_context().run(flipped)
+    except Exception:  # a config that refuses the write: trust nothing but the public read
+        return False
+
+
+def fast_disable_reader() -> Callable[[], object] | None:
+    """A read of ``torch._dynamo.config.disable`` in ~50-100 ns instead of ~2 us, or ``None``.
+
+    The public read goes through ``ConfigModule.__getattr__``. Where the entry is stored in a
+    shape torch has used (see :func:`_shaped_reader`) *and* the direct read agrees with the
+    public one (checked once, see :func:`_agrees`), returns that read; otherwise ``None`` and
+    callers use the public read. A torch that adds a layer the check does not know fails the
+    check rather than being read as "on".
+    """
+    config = sys.modules.get(_CONFIG)
+    read = _shaped_reader(config) if config is not None else None
+    if read is None or not _agrees(config, read):
+        return None
+    return read
+
+
+def switch_reader(stance: bool) -> Callable[[], object]:
+    """A function whose result is truthy while torch's runtime switches turn dynamo off.
+
+    ``config.disable`` always; with ``stance``, the ``force_eager`` stance too (only 2.12 needs
+    it: its fullgraph check also warns under that stance, which later releases skip).
+    """
+    read = disable_reader()
+    if not stance:
+        return read
+    eval_frame = sys.modules[_EVAL_FRAME]
+
+    def off() -> object:
+        # set_stance rebinds the module global: read it through the module every time.
+        return read() or eval_frame._stance.stance == "force_eager"
+
+    return off
+
+
+def without_dynamo(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, run with dynamo's frame callback removed for the call.
+
+    A frame entered while a compiled region's callback is installed and ``config.disable`` is
+    set is marked "skip for good" by torch; running the eager original with the callback off
+    leaves no such mark on it or on anything it calls. ``torch._dynamo.disable`` (2.0+; public
+    as ``torch.compiler.disable`` from 2.1) does exactly that.
+    """
+    dynamo = sys.modules["torch._dynamo"]
+
+    def run_eagerly(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    disabled: Callable[..., Any] = dynamo.disable(run_eagerly)
+    return disabled

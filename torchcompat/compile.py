@@ -2,26 +2,29 @@
 
 With the gate off (see :mod:`torchcompat.gate`), ``safe_compile`` returns the object itself: no
 ``torch.compile`` call, no ``torch._dynamo`` import, and so no fullgraph check that could fire.
-With the gate on it defers to ``torch.compile``. On releases that check fullgraph calls for
-compiled frames (2.12+), a ``fullgraph=True`` result also reads torch's runtime switches on each
-call and runs the original eagerly while they turn dynamo off: torch would otherwise warn (2.12)
-or raise after the body ran (2.13+), and mark the code as skipped for good.
+With the gate on it defers to ``torch.compile`` and guards what torch returns: while a runtime
+switch turns dynamo off, the result runs its original eagerly (:mod:`torchcompat._guard`);
+module results also copy and checkpoint as the module itself (:mod:`torchcompat._modules`).
+This module holds the entry point and its argument handling.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-import threading
-import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from torchcompat import _runtime
+from torchcompat import _fallback, _guard, _modules, _runtime, _warnings
+from torchcompat._arguments import check_kwargs
+from torchcompat._fallback import FALLBACK_ATTR, FallbackState, is_compile_failure
+from torchcompat._guard import GUARDED_ATTR
+from torchcompat._warnings import TorchCompatWarning
 from torchcompat.gate import compile_gate
 from torchcompat.version import installed_facts
 
 __all__ = [
+    "FALLBACK_ATTR",
+    "GUARDED_ATTR",
     "FallbackState",
     "TorchCompatWarning",
     "is_compile_failure",
@@ -31,106 +34,11 @@ __all__ = [
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-# The attribute that marks a wrapper of safe_compile's and holds torch.compile's own result.
-GUARDED_ATTR = "_torchcompat_compiled"
-# The attribute that holds a fallback wrapper's FallbackState.
-FALLBACK_ATTR = "_torchcompat_fallback"
-
-
-class TorchCompatWarning(UserWarning):
-    """torchcompat returned an object uncompiled (or changed course) and says why."""
-
-
-_warned: set[str] = set()
 
 # Called with each object safe_compile is given, compilation on or off: how the testing kit's
 # CompileCounter counts safe_compile calls. Read once per safe_compile call, never per call of
 # what it returns.
 wrap_observers: list[Callable[[object], None]] = []
-
-
-class FallbackState:
-    """Whether one ``fallback="eager"`` result has fallen back, and why (thread-safe)."""
-
-    __slots__ = ("_lock", "reason")
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._lock = threading.Lock()
-
-    def fall_back(self, exc: BaseException) -> None:
-        """Switch to eager for good; the first failure's reason wins and warns once."""
-        with self._lock:
-            if self.reason is not None:
-                return
-            self.reason = f"{type(exc).__name__}: {_first_line(exc)}"
-        warnings.warn(
-            f"safe_compile(fallback='eager'): compilation failed, running eagerly from now on "
-            f"({self.reason})",
-            TorchCompatWarning,
-            stacklevel=3,
-        )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "(no message)"
-
-
-# Names of the exceptions that torch raises for a failure of compilation itself. Looked up by
-# name because they moved between releases; a name a release lacks is simply absent there.
-_COMPILE_FAILURES = (
-    ("torch._dynamo.exc", "BackendCompilerFailed"),  # any backend, inductor included
-    ("torch._dynamo.exc", "Unsupported"),  # cannot capture (fullgraph graph breaks, ...)
-    ("torch._dynamo.exc", "InternalTorchDynamoError"),
-    ("torch._dynamo.exc", "RecompileError"),
-    ("torch._dynamo.exc", "FailOnRecompileLimitHit"),  # fullgraph + recompile limit
-    ("torch._dynamo.exc", "CacheLimitExceeded"),  # its older name
-    ("torch._inductor.exc", "InductorError"),
-    ("torch._inductor.exc", "InvalidCxxCompiler"),
-    ("torch._inductor.exc", "CppCompileError"),
-)
-# ... and those among them that report an error of the user's own code, found while tracing:
-# a failing op on fake tensors, misuse of a dynamo API, or an exception the body raised.
-_USER_ERRORS = (
-    ("torch._dynamo.exc", "TorchRuntimeError"),
-    ("torch._dynamo.exc", "UserError"),
-    ("torch._dynamo.exc", "ObservedException"),
-)
-
-
-def _classes(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
-    found = []
-    for module, name in names:
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            found.append(cls)
-    return tuple(found)
-
-
-def is_compile_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is a failure of compilation, not an error of the user's code.
-
-    Decided by where the exception comes from (its class, defined by dynamo or inductor, and its
-    cause chain), never by message text.
-    """
-    failures = _classes(_COMPILE_FAILURES)
-    if not failures or not isinstance(exc, failures):
-        return False
-    user = _classes(_USER_ERRORS)
-    cause: BaseException | None = exc
-    seen = 0
-    while cause is not None and seen < 16:
-        if user and isinstance(cause, user):
-            return False
-        cause, seen = cause.__cause__, seen + 1
-    return True
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, TorchCompatWarning, stacklevel=4)
 
 
 @overload
@@ -180,7 +88,7 @@ def safe_compile(
         TorchCompatWarning: once per reason, when this torch cannot compile here (no
             ``torch.compile``, or it refuses this Python) and ``model`` comes back uncompiled.
     """
-    _check_kwargs(kwargs)
+    check_kwargs(kwargs)
     if fallback not in (None, "eager"):
         raise ValueError(f"safe_compile(): fallback must be None or 'eager', got {fallback!r}")
     if model is None:
@@ -202,10 +110,12 @@ def safe_compile(
         observe(model)
     gate = compile_gate()
     if gate.disabled:
+        if _is_module(model):
+            _modules.accept_compiled_keys(model)
         if gate.unavailable:
-            _warn_once(f"safe_compile returns the object uncompiled: {gate.reason}")
+            _warnings.warn(f"safe_compile returns the object uncompiled: {gate.reason}", once=True)
         return model
-    return _compile(model, kwargs, fallback == "eager", in_place)
+    return _compile(model, kwargs, fallback, in_place)
 
 
 def _is_module(obj: object) -> bool:
@@ -213,7 +123,7 @@ def _is_module(obj: object) -> bool:
     return torch is not None and isinstance(obj, torch.nn.Module)
 
 
-def _compile(model: Any, kwargs: dict[str, Any], fallback: bool, in_place: bool) -> Any:
+def _compile(model: Any, kwargs: dict[str, Any], fallback: str | None, in_place: bool) -> Any:
     import torch
     import torch._dynamo
 
@@ -225,186 +135,32 @@ def _compile(model: Any, kwargs: dict[str, Any], fallback: bool, in_place: bool)
     if isinstance(options, dict):
         # torch 2.8+ pops keys out of the caller's dict (guard_filter_fn, use_aoti).
         kwargs = {**kwargs, "options": dict(options)}
+    recipe = _modules.Recipe(dict(kwargs), fallback, in_place)
     fullgraph = bool(kwargs.get("fullgraph"))
-    # The guard is needed only where torch checks fullgraph calls for compiled frames.
-    switches = fullgraph and facts.fullgraph_check is not None
-    # 2.12 also warns under force_eager; 2.13+ skip the check under any non-default stance.
-    stance = facts.fullgraph_check == "warn"
-    how = {"switches": switches, "stance": stance, "fallback": fallback, "rerun_safe": fullgraph}
+    how = _guard.Guard(
+        # 2.12 also warns under force_eager; 2.13+ skip the check under any non-default stance,
+        # and every release runs force_eager eagerly with dynamo's callback removed (no marks).
+        stance=fullgraph and facts.fullgraph_check == "warn",
+        state=FallbackState() if fallback else None,
+        rerun_safe=fullgraph,
+    )
+    if how.state is not None:
+        kwargs = _fallback.with_fallback_backend(kwargs, how.state)
     if in_place:
         if not hasattr(model, "compile"):  # torch 2.0 has no nn.Module.compile
-            _warn_once(
+            _warnings.warn(
                 f"torch {torch.__version__} has no nn.Module.compile: safe_compile(in_place=True) "
-                "returns the module uncompiled"
+                "returns the module uncompiled",
+                once=True,
             )
             return model
-        return _compile_in_place(model, kwargs, how)
+        return _modules.compile_in_place(model, kwargs, how, recipe)
+    if isinstance(model, type):
+        return _guard.guard_class(model, kwargs, how)
     compiled = torch.compile(model, **kwargs)
-    if not (switches or fallback) or compiled is model or isinstance(model, type):
-        # No check to dodge and nothing to fall back from, or torch handed the object back
-        # (disable=True) or patched a class in place: torch's own result, at zero added cost.
+    if compiled is model:
+        # torch handed the object back (disable=True, TORCHDYNAMO_DISABLE=1): nothing to guard.
         return compiled
     if isinstance(compiled, torch.nn.Module) and hasattr(compiled, "_orig_mod"):
-        compiled.forward = _wrap(compiled.forward, compiled._orig_mod.__call__, **how)
-        return compiled
-    return _wrap(compiled, model, **how)
-
-
-def _compile_in_place(model: Any, kwargs: dict[str, Any], how: dict[str, bool]) -> Any:
-    """Compile ``model`` itself, as ``nn.Module.compile`` does, so that it compiles something.
-
-    ``nn.Module.compile`` compiles ``self._call_impl``, a frame dynamo skips, and relies on the
-    user's ``forward`` frame being compiled inside it. For torch's own modules (``nn.Linear``,
-    ``nn.Sequential``) that frame is skipped too: nothing compiles, and with ``fullgraph=True``
-    torch 2.12+ warn or raise "found no compiled frames" with compilation *on*.
-    ``torch.compile(module)`` avoids this by calling such modules through an extra frame dynamo
-    does trace (``OptimizedModule._initialize``); this does the same, with the same test.
-    """
-    import torch
-
-    call_impl = model._call_impl
-    # Only where dynamo inlines torch's own modules (inline_inbuilt_nn_modules, 2.5+): before, it
-    # calls them as graph leaves, through __call__, which in place would call this again.
-    if _runtime.inlines_builtin_modules() and _forward_is_skipped(model):
-        target = _own_frame(call_impl)
-        model._compiled_call_impl = torch.compile(target, **kwargs)
-    else:
-        target = call_impl
-        model.compile(**kwargs)
-    compiled_call = model._compiled_call_impl
-    # ``==``, not ``is``: with disable=True torch hands back ``self._call_impl``, a new bound
-    # method object that is equal to, not identical with, the one read above.
-    if (how["switches"] or how["fallback"]) and compiled_call != target:
-        model._compiled_call_impl = _wrap(compiled_call, call_impl, **how)
-    return model
-
-
-def _forward_is_skipped(model: Any) -> bool:
-    """Whether dynamo skips ``model.forward``'s frame: torch.compile(module)'s own test."""
-    import inspect
-    import types
-
-    forward = getattr(model, "forward", None)
-    if not isinstance(forward, types.MethodType):
-        return False
-    check = getattr(sys.modules.get("torch._dynamo.trace_rules"), "check", None)
-    if check is not None:  # torch 2.3+
-        return bool(check(forward))
-    check = getattr(sys.modules.get("torch._dynamo.skipfiles"), "check", None)
-    if check is not None:  # torch 2.0-2.2 test the file name
-        try:
-            return bool(check(inspect.getsourcefile(forward)))
-        except TypeError:
-            return True
-    return True  # unknown: an extra frame compiles either way
-
-
-def _own_frame(call_impl: Callable[..., Any]) -> Callable[..., Any]:
-    def forward_in_place(*args: Any, **kwargs: Any) -> Any:
-        return call_impl(*args, **kwargs)
-
-    # A code object of its own per module: dynamo caches compiled code per code object, so a
-    # shared one would make every in-place module count against one recompile limit.
-    forward_in_place.__code__ = forward_in_place.__code__.replace()
-    return forward_in_place
-
-
-def _wrap(
-    compiled: Callable[..., Any],
-    eager: Callable[..., Any],
-    *,
-    switches: bool,
-    stance: bool,
-    fallback: bool,
-    rerun_safe: bool,
-) -> Callable[..., Any]:
-    """Call ``compiled``, or ``eager`` while torch's runtime switches turn dynamo off.
-
-    Every line of the returned function is on the hot path of each compiled call: each variant
-    is its own closure that decides per call only what it must.
-    """
-    off = _switch_reader(stance) if switches else None
-    if fallback:
-        state = FallbackState()
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if state.reason is not None or (off is not None and off()):
-                return eager(*args, **kwargs)
-            try:
-                return compiled(*args, **kwargs)
-            except Exception as exc:
-                if not is_compile_failure(exc):
-                    raise
-                state.fall_back(exc)
-                if not rerun_safe:
-                    raise
-            return eager(*args, **kwargs)
-
-        setattr(wrapper, FALLBACK_ATTR, state)
-    else:
-        assert off is not None, "_compile returns torch's own object when there is nothing to do"
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if off():
-                return eager(*args, **kwargs)
-            return compiled(*args, **kwargs)
-
-    # Keep what torch's wrapper carries (__name__, __doc__, _torchdynamo_orig_callable, and
-    # _torchdynamo_inline, through which dynamo inlines the original when this wrapper is called
-    # from another compiled region instead of tracing the wrapper).
-    functools.update_wrapper(wrapper, compiled)
-    setattr(wrapper, GUARDED_ATTR, compiled)
-    return wrapper
-
-
-def _switch_reader(stance: bool) -> Callable[[], object]:
-    """A function whose result is truthy while torch's runtime switches turn dynamo off."""
-    read = _runtime.disable_reader()
-    if not stance:
-        return read  # 2.13+: config.disable alone, with no frame of ours in between
-    eval_frame = sys.modules["torch._dynamo.eval_frame"]
-
-    def off() -> object:
-        return read() or eval_frame._stance.stance == "force_eager"
-
-    return off
-
-
-@functools.lru_cache(maxsize=4)
-def _accepted_kwargs(compile_fn: object) -> frozenset[str]:
-    import inspect
-
-    assert callable(compile_fn)
-    params = inspect.signature(compile_fn).parameters
-    return frozenset(name for name in params if name != "model")
-
-
-def _check_kwargs(kwargs: dict[str, Any]) -> None:
-    if not kwargs:
-        return
-    torch = sys.modules.get("torch")
-    compile_fn = getattr(torch, "compile", None)
-    if compile_fn is not None:
-        # Defer to the real signature where torch is loaded; the table agrees (tested).
-        accepted = _accepted_kwargs(compile_fn)
-    else:
-        facts = installed_facts()
-        # Without torch, or on 1.13, check against 2.0's arguments.
-        accepted = facts.compile_kwargs if facts is not None else _first_kwargs()
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        import difflib
-
-        name = unknown[0]
-        close = difflib.get_close_matches(name, accepted, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise TypeError(
-            f"safe_compile() got an unexpected keyword argument {name!r}: torch.compile here "
-            f"takes {', '.join(sorted(accepted))}{hint}"
-        )
-
-
-def _first_kwargs() -> frozenset[str]:
-    from torchcompat._releases import facts_for
-
-    return facts_for((2, 0)).compile_kwargs
+        return _modules.guard_module(compiled, how, recipe)
+    return _guard.guard_function(compiled, model, how)
