@@ -196,6 +196,10 @@ class Scenario:
         wrap = torch.compile if self.api == "raw" else safe_compile
         return wrap(obj, fullgraph=fullgraph, backend=self.backend)
 
+    def fresh_instance(self) -> Any:
+        """The class wrapped again, and an instance of it."""
+        return self.wrap(self.code["Net"])()
+
     def raw_outer(self, fn: Any, fullgraph: bool) -> Any:
         """Raw torch.compile around ``fn`` where this torch can compile, else ``fn`` itself."""
         if not usable:
@@ -239,7 +243,7 @@ class Scenario:
             cls = self.wrap(code["Net"])
             self.identity = cls is code["Net"]
             self.entry = cls()
-            checks["fresh"] = cls
+            checks["fresh"] = self.fresh_instance
         else:  # the copies
             net = code["Net"]()
             original = self.wrap(net)
