@@ -352,7 +352,7 @@ def _runtime_expectation(switch: str, fullgraph: bool) -> list[str]:
 def test_runtime_switch_after_wrapping(probes: Any, switch: str, fullgraph: bool) -> None:
     """config.disable / force_eager flipped after wrapping: raw fullgraph raises (config.disable,
     2.13+) or warns once (2.12); safe_compile runs the body eagerly and silently, and its
-    fullgraph result compiles again once the switch is undone (2.12+)."""
+    result compiles again once the switch is undone."""
     assert FACTS is not None
     if not FACTS.has_compile:
         pytest.skip(f"{TORCH} has no torch._dynamo, so no runtime switch (they came in 2.0)")
@@ -364,11 +364,9 @@ def test_runtime_switch_after_wrapping(probes: Any, switch: str, fullgraph: bool
         return
     assert kinds(raw) == _runtime_expectation(switch, fullgraph), f"{TORCH}: {raw}"
     assert kinds(safe) == ["eager", "eager"], f"{TORCH}: {safe}"
-    if fullgraph and FACTS.fullgraph_check is not None:
-        assert kind(safe["after"]) == "compiled", f"{TORCH}: safe_compile stays eager: {safe}"
-    else:
-        # Where safe_compile hands back torch's own object, it does what raw torch does.
-        assert kind(safe["after"]) == kind(raw["after"]), f"{TORCH}: {raw} / {safe}"
+    # Nothing poisoned, on every release and for fullgraph True and False (issue 9): the
+    # eager calls ran with dynamo's callback off, so the code compiles once the switch is off.
+    assert kind(safe["after"]) == "compiled", f"{TORCH}: safe_compile stays eager: {safe}"
 
 
 def test_probe_results_name_this_build(probes: Any) -> None:

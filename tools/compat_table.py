@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from scenario_table import render_scenarios
+
 __all__ = ["SWITCH_TITLES", "call_phrase", "case_phrase", "render", "write_table"]
 
 NO_FRAMES = "found no compiled frames"
@@ -140,6 +142,7 @@ def render(runs: list[dict[str, Any]], when: datetime | None = None) -> str:
             ]
             lines.append(f"| {run['build']['torch']} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += render_scenarios(runs)
     return "\n".join(lines)
 
 
@@ -149,7 +152,12 @@ def write_table(paths: list[Path], out: Path) -> list[str]:
     bad: list[str] = []
     for path in paths:
         try:
-            runs.append(json.loads(path.read_text(encoding="utf-8")))
+            run = json.loads(path.read_text(encoding="utf-8"))
+            # tests/test_scenarios.py writes its results next to the switch probes.
+            scenarios = path.with_suffix(".scenarios.json")
+            if scenarios.exists():
+                run["scenarios"] = json.loads(scenarios.read_text(encoding="utf-8"))["scenarios"]
+            runs.append(run)
         except (OSError, ValueError):
             bad.append(path.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
