@@ -132,7 +132,7 @@ def _id(cell: Key) -> str:
 def _safe_expected(cell: Key, raw: dict[str, Any]) -> dict[str, Any]:
     """What safe_compile must do in ``cell`` on this release (raw: raw torch in the same cell)."""
     assert FACTS is not None
-    switch, timing, comp, _ = cell
+    switch, _timing, comp, _ = cell
     n_under = 2
     if not FACTS.compile_usable or switch in ENV_SWITCHES:
         # Nothing compiles: the object itself, every call eager; torch.compile(...) around it
@@ -141,15 +141,6 @@ def _safe_expected(cell: Key, raw: dict[str, Any]) -> dict[str, Any]:
         under = _kinds(raw, "calls") if usable_outer else ["eager"] * n_under
         after = {} if switch in ENV_SWITCHES else "eager"
         return {"identity": True, "warmup": "eager", "calls": under, "after": after}
-    if timing == "before":
-        # A switch already on when wrapping: the object itself (README, "Compilation off"), so
-        # it stays eager; a fresh safe_compile of the same code compiles once the switch is off.
-        # Except where raw torch.compile's own region ran the plain object under config.disable:
-        # torch marks its code there, as it would without safe_compile (recorded only).
-        raw_region = comp in ("nested", "raw-outer") and switch == "config.disable"
-        after = {} if raw_region else {"fresh": "compiled"}
-        under = _kinds(raw, "calls") if comp == "raw-outer" else ["eager"] * n_under
-        return {"identity": True, "calls": under, "after": after}
     if comp == "raw-outer":
         # Raw torch.compile around safe_compile's result is torch's own: it does what the same
         # nesting of raw torch.compile does (skip marks included), and wraps without an error.

@@ -73,10 +73,13 @@ def safe_compile(
       return the same object in every case, so ``state_dict()`` keys stay those of the module.
 
     Returns:
-        ``model`` itself when :func:`~torchcompat.compile_gate` says compilation is off;
-        otherwise what ``torch.compile`` returns (for ``fullgraph=True`` on torch 2.12+, or with
-        ``fallback``, a thin wrapper around it, or the same ``OptimizedModule`` with a wrapped
-        ``forward``). Without ``model``, a decorator.
+        ``model`` itself when compilation is off for the process (``TORCH_COMPILE_DISABLE=1``,
+        ``TORCHDYNAMO_DISABLE=1``, or a torch that cannot compile here); otherwise what
+        ``torch.compile`` returns, guarded: while ``torch._dynamo.config.disable`` or the
+        ``force_eager`` stance is on (also when it was on at wrapping), a call runs ``model``
+        eagerly, once the switch is off it compiles. Functions come back as a thin wrapper,
+        modules as torch's ``OptimizedModule`` (a subclass) with a guarded ``forward``, classes
+        patched in place. Without ``model``, a decorator.
 
     Raises:
         TypeError: a keyword that the installed ``torch.compile`` does not take (also when
@@ -109,13 +112,25 @@ def safe_compile(
     for observe in wrap_observers:
         observe(model)
     gate = compile_gate()
-    if gate.disabled:
+    if gate.disabled and not (gate.switch in _RUNTIME_SWITCHES and _release_can_compile()):
         if _is_module(model):
             _modules.accept_compiled_keys(model)
         if gate.unavailable:
             _warnings.warn(f"safe_compile returns the object uncompiled: {gate.reason}", once=True)
         return model
     return _compile(model, kwargs, fallback, in_place)
+
+
+# Switches that can be undone at run time: a result made while one is on is guarded like any
+# other (eager while it is on, compiled once it is off), not handed back uncompiled for good:
+# the plain object, run in another compiled region under config.disable, would be marked
+# "skip for good" by torch.
+_RUNTIME_SWITCHES = ("config.disable", "force_eager")
+
+
+def _release_can_compile() -> bool:
+    facts = installed_facts()
+    return facts is not None and facts.compile_usable
 
 
 def _is_module(obj: object) -> bool:
