@@ -11,13 +11,13 @@ of many calls (wall time, and the calling thread's CPU time):
 
 - ``eager``: the module itself;
 - ``torch.compile``: torch.compile's object as torch returns it;
-- ``guarded (fast read)`` / ``guarded (public read)``: the *same* object with the guard that
-  safe_compile installs on torch 2.12+ around its ``forward``, put there by safe_compile itself
-  (see ``run.install_guard``), with the 2.12+ flag read or the public fallback read.
+- ``guarded (installed read)`` / ``guarded (public read)``: the *same* object with the guard
+  that safe_compile installs around its ``forward`` (on every release that compiles), put there
+  by safe_compile itself (see ``run.install_guard``), with the ``config.disable`` read it picks
+  for this torch or the public fallback read.
 
 The guarded variants share torch.compile's compiled code, dynamo cache entries and CUDA graphs,
-so ``guarded / torch.compile`` is the guard's cost and nothing else. (On torch 2.11 safe_compile
-installs no guard, as 2.11 has no fullgraph check; the run records that too.) It also checks that
+so ``guarded / torch.compile`` is the guard's cost and nothing else. It also checks that
 every variant's output equals eager within tolerance, and that with ``TORCH_COMPILE_DISABLE=1``
 or ``TORCHDYNAMO_DISABLE=1`` safe_compile returns the module itself (in-process, and in a fresh
 process where torch._dynamo must stay unimported).
@@ -45,7 +45,7 @@ __all__ = ["main"]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import guard_cost, install_guard, source_fingerprint, summarize  # noqa: E402
+from run import guard_cost, install_guard, is_guard, reader_info, source_fingerprint, summarize  # noqa: E402
 
 
 def _mlp(device: str) -> tuple[Any, tuple[Any, ...]]:
@@ -195,8 +195,6 @@ def bench_model(  # noqa: PLR0915  (one linear script of steps)
     import torch
 
     import torchcompat
-    from torchcompat import _runtime
-    from torchcompat.compile import GUARDED_ATTR
 
     torch.manual_seed(0)
     model, inputs = build(args.device)
@@ -226,23 +224,21 @@ def bench_model(  # noqa: PLR0915  (one linear script of steps)
                 sync()
                 entry["compile_s_torch"] = time.perf_counter() - t0
                 # What a user gets from safe_compile on this torch (not called: calling would
-                # compile it again; on < 2.12 it is torch.compile's own object, unguarded).
+                # compile it again): torch's OptimizedModule, moved to a guarded subclass.
                 as_is = torchcompat.safe_compile(model, **kw)
                 entry["safe_type"] = type(as_is).__name__
-                entry["safe_is_torch_compile_type"] = type(as_is) is type(via_torch)
-                entry["safe_guarded_by_torchcompat"] = hasattr(
-                    getattr(as_is, "forward", as_is), GUARDED_ATTR
-                )
+                entry["safe_is_torch_compile_type"] = isinstance(as_is, type(via_torch))
+                entry["safe_guarded_by_torchcompat"] = is_guard(getattr(as_is, "forward", as_is))
                 del as_is
-                # safe_compile's guard as it runs on 2.12+, installed by safe_compile itself
-                # around torch.compile's object: every variant below shares one compiled
+                # safe_compile's guard, installed by safe_compile itself around
+                # torch.compile's object: every variant below shares one compiled
                 # forward (its dynamo cache and CUDA graphs) and differs only by the guard.
                 plain_forward = via_torch.forward
                 guards = {
                     f"guarded ({reader} read)": install_guard(model, via_torch, kw, reader)
-                    for reader in ("public", "fast")
+                    for reader in ("installed", "public")
                 }
-                entry["fast_reader_native"] = _runtime.fast_disable_reader() is not None
+                entry["reader"] = reader_info()
 
                 def use(fwd: Any, target: Any = via_torch) -> Callable[[], None]:
                     def setup() -> None:
@@ -326,9 +322,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tol", type=float, default=1e-3, help="max ||out-eager||/||eager||")
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--modes", nargs="*", default=["default", "reduce-overhead"])
-    parser.add_argument(
-        "--guard-release", default="2.13", help="release whose safe_compile path to time"
-    )
     parser.add_argument("--pin", type=int, default=None, help="CPU to time on (default: none)")
     parser.add_argument("--budget-s", type=float, default=480, help="skip models after this")
     args = parser.parse_args(argv)

@@ -4,7 +4,7 @@
 
 Where ``gpu.py`` finds guarded / torch.compile a little over 1.01 for this model, this says
 where the difference goes: a long interleaved A/B of the two (one compiled object, the guard
-installed by safe_compile as on 2.12+), the same A/B calling ``forward`` directly (no
+installed by safe_compile), the same A/B calling ``forward`` directly (no
 ``nn.Module.__call__`` around it), and cProfile's own time of each function per call.
 """
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         for _ in range(5):
             compiled(*inputs)
         plain = compiled.forward
-        guarded = install_guard(model, compiled, kw, "fast")
+        guarded = install_guard(model, compiled, kw, "installed")
 
         # A/B through nn.Module.__call__ (what users call): alternate forward per sample.
         names = {"guarded": guarded, "torch.compile": plain}

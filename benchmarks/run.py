@@ -15,7 +15,8 @@ Sections (each a ratio or a cost, median and spread over interleaved rounds):
 2. ``startup``: a whole process that builds a Linear and wraps it with ``fullgraph=True`` under
    ``TORCH_COMPILE_DISABLE=1``: safe_compile's script over torch.compile's.
 3. ``percall_on``: calling safe_compile's result over calling torch.compile's, compilation on,
-   ``fullgraph=True, backend="eager"``: a tiny function and a small MLP.
+   ``backend="eager"``, ``fullgraph=True`` and ``False``: a tiny function and a small MLP; then
+   (3b) the guard alone around one compiled one-liner, and the ``config.disable`` reads alone.
 4. ``percall_off``: the same under ``TORCH_COMPILE_DISABLE=1``, against torch.compile's result
    and plain eager.
 5. ``gate``: ``is_compile_disabled()`` and ``compile_gate()`` in ns per call, in each state a
@@ -25,8 +26,6 @@ Sections (each a ratio or a cost, median and spread over interleaved rounds):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import contextvars
 import json
 import os
 import platform
@@ -38,7 +37,7 @@ import sys
 import tempfile
 import time
 import timeit
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -188,76 +187,63 @@ def worker_percall(rounds: int, off: bool) -> dict[str, Any]:
     torch.set_num_threads(1)
 
     import torchcompat
-    from torchcompat.compile import GUARDED_ATTR
 
-    kwargs: dict[str, Any] = {"fullgraph": True, "backend": "eager"}
-    # With compilation off, torch 2.13+ raise RuntimeError from a fullgraph=True call ("found no
-    # compiled frames") after the body ran, so torch.compile's result is timed with
-    # fullgraph=False there: that is the wrapper a caller without safe_compile can keep.
-    torch_kwargs = {**kwargs, "fullgraph": False} if off else kwargs
-    out: dict[str, Any] = {"torch": _torch_info(), "torch_kwargs": torch_kwargs, "workloads": {}}
+    out: dict[str, Any] = {"torch": _torch_info(), "workloads": {}}
     with torch.inference_mode():
-        for name, (factory, args) in _workloads().items():
-            original = factory()
-            via_safe = torchcompat.safe_compile(original, **kwargs)
-            # On, each variant needs its own code objects (see _fresh). Off, safe_compile hands
-            # back ``original`` itself (checked below), so "plain eager" is that same object:
-            # a second instance would add its own layout in memory to the comparison, which
-            # measured up to 2.5% on the MLP and is no cost of safe_compile's.
-            eager = original if off else factory()
-            via_torch = torch.compile(factory(), **torch_kwargs)
-            expected = eager(*args)
-            for result in (via_torch(*args), via_safe(*args)):
-                torch.testing.assert_close(result, expected)
-            target = getattr(via_safe, "forward", via_safe)
-            info = {
-                # Off: the object itself must come back. On: torch.compile's own object (no
-                # guard needed, before 2.12) or a guarded one.
-                "safe_is_input": via_safe is original,
-                "safe_guarded": hasattr(target, GUARDED_ATTR),
-                "safe_type": type(via_safe).__name__,
-                "torch_type": type(via_torch).__name__,
-            }
-            variants: dict[str, Callable[[], object]] = {
-                "eager": lambda f=eager, a=args: f(*a),
-                "torch.compile": lambda f=via_torch, a=args: f(*a),
-                "safe_compile": lambda f=via_safe, a=args: f(*a),
-            }
-            samples = interleave(variants, rounds)
-            out["workloads"][name] = {
-                **info,
-                "per_call_s": {k: summarize(v) for k, v in samples.items()},
-                "safe_over_torch": ratios(samples, "safe_compile", "torch.compile"),
-                "safe_over_eager": ratios(samples, "safe_compile", "eager"),
-                "torch_over_eager": ratios(samples, "torch.compile", "eager"),
-            }
+        for fullgraph in (True, False):
+            kwargs: dict[str, Any] = {"fullgraph": fullgraph, "backend": "eager"}
+            # With compilation off, torch 2.13+ raise RuntimeError from a fullgraph=True call
+            # ("found no compiled frames") after the body ran, so torch.compile's result is
+            # timed with fullgraph=False there: the wrapper a caller without safe_compile keeps.
+            torch_kwargs = {**kwargs, "fullgraph": False} if off else kwargs
+            for name, (factory, args) in _workloads().items():
+                original = factory()
+                via_safe = torchcompat.safe_compile(original, **kwargs)
+                # On, each variant needs its own code objects (see _fresh). Off, safe_compile
+                # hands back ``original`` itself (checked below), so "plain eager" is that same
+                # object: a second instance would add its own layout in memory to the
+                # comparison, which measured up to 2.5% on the MLP and is no cost of
+                # safe_compile's.
+                eager = original if off else factory()
+                via_torch = torch.compile(factory(), **torch_kwargs)
+                expected = eager(*args)
+                for result in (via_torch(*args), via_safe(*args)):
+                    torch.testing.assert_close(result, expected)
+                target = getattr(via_safe, "forward", via_safe)
+                info = {
+                    "kwargs": kwargs,
+                    "torch_kwargs": torch_kwargs,
+                    # Off: the object itself must come back. On: a guarded result.
+                    "safe_is_input": via_safe is original,
+                    "safe_guarded": is_guard(target),
+                    "safe_type": type(via_safe).__name__,
+                    "torch_type": type(via_torch).__name__,
+                }
+                variants: dict[str, Callable[[], object]] = {
+                    "eager": lambda f=eager, a=args: f(*a),
+                    "torch.compile": lambda f=via_torch, a=args: f(*a),
+                    "safe_compile": lambda f=via_safe, a=args: f(*a),
+                }
+                samples = interleave(variants, rounds)
+                key = name if fullgraph else f"{name}, fullgraph=False"
+                out["workloads"][key] = {
+                    **info,
+                    "per_call_s": {k: summarize(v) for k, v in samples.items()},
+                    "safe_over_torch": ratios(samples, "safe_compile", "torch.compile"),
+                    "safe_over_eager": ratios(samples, "safe_compile", "eager"),
+                    "torch_over_eager": ratios(samples, "torch.compile", "eager"),
+                }
         if not off:
             out["guard_ns"] = guard_cost(rounds)
     return out
 
 
-@contextlib.contextmanager
-def as_release(release: str | None) -> Iterator[None]:
-    """Make safe_compile take ``release``'s path (its guard) on the installed torch.
+def is_guard(fn: Any) -> bool:
+    """Whether ``fn`` is a guard of safe_compile's: a guarded function result, or the guarded
+    ``forward`` of a module result (a closure made by ``torchcompat._guard.guard``)."""
+    from torchcompat.compile import GUARDED_ATTR
 
-    On torch < 2.12 safe_compile returns torch.compile's object as it is: there is no fullgraph
-    check to guard against. To show the guard's cost on such a torch anyway, this swaps the
-    release facts that ``torchcompat.compile`` consults for ``release``'s during the block.
-    ``None`` changes nothing.
-    """
-    if release is None:
-        yield
-        return
-    from torchcompat import compile as tc_compile
-    from torchcompat._releases import facts_for
-
-    saved = tc_compile.installed_facts
-    facts = facts_for(tuple(int(p) for p in release.split(".")))
-    tc_compile.installed_facts = lambda: facts  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        tc_compile.installed_facts = saved
+    return hasattr(fn, GUARDED_ATTR) or getattr(fn, "__qualname__", "").startswith("guard.<locals>")
 
 
 def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str) -> Any:
@@ -267,14 +253,14 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
     call returns ``compiled``, so every variant of a benchmark shares one compiled object (the
     same dynamo cache entries and CUDA graphs) and differs only by the guard. ``reader``:
 
-    - ``"installed"``: the flag read safe_compile picks for this torch;
-    - ``"public"``: the public ``torch._dynamo.config.disable`` read (the fallback, and what a
-      torch before 2.12's config layout gets);
-    - ``"fast"``: the 2.12+ read (``ContextVar.get`` of the user override over a plain default),
-      pointed at a ContextVar standing in for torch's, for a torch that stores it otherwise.
+    - ``"installed"``: the ``config.disable`` read safe_compile picks for this torch (the fast
+      read for its storage shape, where it checks out; see ``torchcompat._runtime``);
+    - ``"public"``: the public ``torch._dynamo.config.disable`` read, the fallback a torch with
+      an unknown config layout gets.
 
-    On a torch without the fullgraph check (< 2.12) safe_compile is told it runs on 2.13.
-    For a module, returns the wrapper and leaves ``compiled.forward`` as it was.
+    Every release that compiles gets the guard (there is nothing to pretend). For a module,
+    safe_compile moves ``compiled`` to its guarded subclass in place; this returns the guarded
+    ``forward`` and puts torch's own back, so the caller can switch between the two.
     """
     import functools
 
@@ -282,12 +268,8 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
 
     import torchcompat
     from torchcompat import _runtime
-    from torchcompat.version import installed_facts
 
-    facts = installed_facts()
-    native = facts is not None and facts.fullgraph_check is not None
     real_compile = torch.compile
-    real_reader = _runtime.fast_disable_reader
     plain_forward = getattr(compiled, "forward", None)
 
     @functools.wraps(real_compile)  # the signature safe_compile checks keywords against
@@ -295,51 +277,133 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
         return compiled
 
     torch.compile = hand_back
+    # The reader is settled once per process (_runtime._checked): make it again for "public".
+    saved_checked, saved_fast = _runtime._checked, _runtime.fast_disable_reader
     if reader == "public":
+        _runtime._checked = None
         _runtime.fast_disable_reader = lambda: None  # type: ignore[assignment]
-    elif reader == "fast":
-        var: contextvars.ContextVar[Any] = contextvars.ContextVar("bench_disable")
-        unset = object()
-        _runtime.fast_disable_reader = lambda: (var, unset, False)  # type: ignore[assignment]
     try:
-        with as_release(None if native else "2.13"):
-            result = torchcompat.safe_compile(model, **kwargs)
+        result = torchcompat.safe_compile(model, **kwargs)
     finally:
         torch.compile = real_compile
-        _runtime.fast_disable_reader = real_reader  # type: ignore[assignment]
-    from torchcompat.compile import GUARDED_ATTR
-
+        _runtime._checked = saved_checked
+        _runtime.fast_disable_reader = saved_fast  # type: ignore[assignment]
     wrapper = result
     if result is compiled and plain_forward is not None:
         wrapper = compiled.forward
         compiled.forward = plain_forward
-    if not hasattr(wrapper, GUARDED_ATTR):
+    if not is_guard(wrapper):
         raise RuntimeError("safe_compile installed no guard: nothing to measure")
     return wrapper
+
+
+def reader_info() -> dict[str, Any]:
+    """Which ``config.disable`` read this torch got: the fast one for its shape, or the public."""
+    from torchcompat import _runtime
+
+    read = _runtime.disable_reader()
+    return {"reader": read.__name__, "fast": _runtime.fast_disable_reader() is not None}
 
 
 def guard_cost(rounds: int) -> dict[str, Any]:
     """safe_compile's guard around a compiled one-liner, next to the compiled call it wraps.
 
-    One compiled object (``backend="eager"``) under three readers; the difference per round is
-    the guard's own cost in ns: its flag read and one Python call.
+    One compiled object (``backend="eager"``) per fullgraph value, bare and guarded by
+    safe_compile (with the read it picks here, and with the public read), plus the floor of any
+    Python wrapper: a bare ``def f(*args, **kwargs): return compiled(*args, **kwargs)``. The
+    difference per round is the guard's own cost in ns. The flag reads alone are timed too.
     """
     import torch
 
-    noop = _fresh("def noop(x):\n    return x\n", "noop")
+    from torchcompat import _runtime
+
     x = torch.ones(1)
-    kwargs = {"fullgraph": True, "backend": "eager"}
-    plain = torch.compile(noop, **kwargs)
-    variants: dict[str, Callable[[], object]] = {"compiled": lambda: plain(x)}
-    for reader in ("installed", "public", "fast"):
-        guard = install_guard(noop, plain, kwargs, reader)
-        variants[f"guarded ({reader} read)"] = lambda g=guard: g(x)
+    variants: dict[str, Callable[[], object]] = {}
+    pairs: dict[str, str] = {}
+    for fullgraph in (True, False):
+        noop = _fresh("def noop(x):\n    return x\n", "noop")
+        kwargs = {"fullgraph": fullgraph, "backend": "eager"}
+        plain = torch.compile(noop, **kwargs)
+        bare = f"compiled, fullgraph={fullgraph}"
+        variants[bare] = lambda p=plain: p(x)
+        readers = ("installed", "public") if fullgraph else ("installed",)
+        for reader in readers:
+            guard = install_guard(noop, plain, kwargs, reader)
+            name = f"guarded, fullgraph={fullgraph} ({reader} read)"
+            variants[name] = lambda g=guard: g(x)
+            pairs[name] = bare
+        if fullgraph:
+
+            def passthrough(*args: Any, _p: Any = plain, **kw: Any) -> Any:
+                return _p(*args, **kw)
+
+            variants["pass-through wrapper, fullgraph=True"] = lambda: passthrough(x)
+            pairs["pass-through wrapper, fullgraph=True"] = bare
     samples = interleave(variants, rounds, seed=3)
     out: dict[str, Any] = {k: summarize([s * 1e9 for s in v]) for k, v in samples.items()}
     out["added_ns"] = {
-        name: summarize([(g - p) * 1e9 for g, p in zip(samples[name], samples["compiled"])])
+        name: summarize([(g - p) * 1e9 for g, p in zip(samples[name], samples[base])])
+        for name, base in pairs.items()
+    }
+    config = sys.modules["torch._dynamo.config"]
+    reads = interleave(
+        {
+            "installed read": _runtime.disable_reader(),
+            "public read": lambda: config.disable,
+        },
+        rounds,
+        seed=4,
+    )
+    out["read_ns"] = {k: summarize([s * 1e9 for s in v]) for k, v in reads.items()}
+    out["reader"] = reader_info()
+    out["alone_ns"] = guard_alone(rounds)
+    return out
+
+
+def guard_alone(rounds: int) -> dict[str, Any]:
+    """The guard closure itself, around a trivial Python callable instead of a compiled one.
+
+    Around torch's compiled call (3-20 us, with its own jitter) a few hundred ns hide in the
+    noise; the guard does not depend on what it wraps, so here ``torchcompat._guard.guard``
+    builds the guard this release's results get (the same ``Guard`` safe_compile makes, the
+    same read) around ``def target(x): return x``, timed next to that target called bare and
+    through a bare pass-through ``def f(*args, **kwargs)``.
+    """
+    import torch
+
+    from torchcompat import _guard
+    from torchcompat.version import installed_facts
+
+    facts = installed_facts()
+    assert facts is not None
+    x = torch.ones(1)
+    target = _fresh("def target(x):\n    return x\n", "target")
+    original = _fresh("def target(x):\n    return x\n", "target")
+
+    def passthrough(*args: Any, **kw: Any) -> Any:
+        return target(*args, **kw)
+
+    variants: dict[str, Callable[[], object]] = {
+        "target": lambda: target(x),
+        "pass-through": lambda: passthrough(x),
+    }
+    for fullgraph in (True, False):
+        how = _guard.Guard(
+            stance=fullgraph and facts.fullgraph_check == "warn", state=None, rerun_safe=fullgraph
+        )
+        guarded = _guard.guard(target, original, how)
+        variants[f"guard, fullgraph={fullgraph}"] = lambda g=guarded: g(x)
+    samples = interleave(variants, rounds, seed=5)
+    out: dict[str, Any] = {k: summarize([s * 1e9 for s in v]) for k, v in samples.items()}
+    out["added_ns"] = {
+        name: summarize([(g - p) * 1e9 for g, p in zip(samples[name], samples["target"])])
         for name in samples
-        if name != "compiled"
+        if name != "target"
+    }
+    out["over_pass_through_ns"] = {
+        name: summarize([(g - p) * 1e9 for g, p in zip(samples[name], samples["pass-through"])])
+        for name in samples
+        if name.startswith("guard")
     }
     return out
 

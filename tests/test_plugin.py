@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from importlib.metadata import entry_points
@@ -12,6 +13,7 @@ from packaging.version import Version
 
 from torchcompat import compile_gate, torch_version
 from torchcompat.pytest_plugin import SIDES_MARK, VERSION_MARK
+from torchcompat.version import installed_facts
 
 from .conftest import FACTS, needs_torch
 
@@ -73,23 +75,58 @@ def _inner_runs_keep_loaded_modules(
     monkeypatch.setattr(pytester_module, "SysModulesSnapshot", KeepLoaded)
 
 
+# Inner runs load torchcompat's plugin by name and nothing else that happens to be installed
+# (pytest-benchmark, pytest-cov, ...): they test this plugin, not the machine's.
+ONLY_TORCHCOMPAT = "-p torchcompat.pytest_plugin"
+
+
+@pytest.fixture(autouse=True)
+def _inner_runs_load_only_torchcompat(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inner runs autoload no plugin, load torchcompat's explicitly, and are no xdist workers.
+
+    An outer xdist worker's PYTEST_XDIST_* variables would tell plugins in the inner run that it
+    is one (pytest-benchmark then warns, and the outer ``filterwarnings = error`` makes that an
+    INTERNALERROR).
+    """
+    if "pytester" not in request.fixturenames:
+        return
+    request.getfixturevalue("pytester")  # first: it clears PYTEST_ADDOPTS when it starts
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("PYTEST_ADDOPTS", ONLY_TORCHCOMPAT)
+    for name in list(os.environ):
+        if name.startswith("PYTEST_XDIST"):
+            monkeypatch.delenv(name)
+
+
+def _without_torchcompat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs from here on load no plugin at all: as with ``-p no:torchcompat``."""
+    monkeypatch.delenv("PYTEST_ADDOPTS")
+
+
 def _installed_release() -> Version:
     installed = torch_version()
     assert installed is not None
     return Version(installed.base_version)
 
 
-def test_installing_registers_the_plugin(pytester: pytest.Pytester) -> None:
+def test_installing_registers_the_plugin(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pytest11 entry point names the plugin, and a plain pytest run has it loaded."""
     names = {ep.name: ep.value for ep in entry_points(group="pytest11")}
     assert names.get("torchcompat") == "torchcompat.pytest_plugin"
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    _without_torchcompat(monkeypatch)
     pytester.makepyfile(
         """
         def test_loaded(request):
             assert request.config.pluginmanager.hasplugin("torchcompat")
         """
     )
-    pytester.runpytest_inprocess().assert_outcomes(passed=1)
+    # In a fresh process, whatever other plugins are installed: their warnings stay theirs.
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
 def test_loading_the_plugin_imports_no_torch(pytester: pytest.Pytester) -> None:
@@ -106,11 +143,16 @@ def test_loading_the_plugin_imports_no_torch(pytester: pytest.Pytester) -> None:
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_markers_are_registered(pytester: pytest.Pytester) -> None:
-    """Both markers are listed by --markers and accepted under --strict-markers."""
+def test_markers_are_registered(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both markers, by both names, are listed by --markers and accepted by --strict-markers."""
     result = pytester.runpytest_inprocess("--markers")
-    result.stdout.fnmatch_lines(
-        [f"@pytest.mark.{VERSION_MARK}(*specifiers, reason=None):*", f"@pytest.mark.{SIDES_MARK}:*"]
+    result.stdout.fnmatch_lines_random(
+        [
+            f"@pytest.mark.{VERSION_MARK}(*specifiers, reason=None):*",
+            "@pytest.mark.torch_version(*specifiers, reason=None):*",
+            f"@pytest.mark.{SIDES_MARK}:*",
+            "@pytest.mark.compile_on_and_off:*",
+        ]
     )
     pytester.makepyfile(
         f"""
@@ -121,10 +163,13 @@ def test_markers_are_registered(pytester: pytest.Pytester) -> None:
             pass
         """
     )
-    pytester.runpytest_inprocess("--strict-markers").assert_outcomes(passed=1)
+    # Accepted, then decided: passed where torch is installed, skipped (torch is missing) where not.
+    outcome = {"passed": 1} if installed_facts() is not None else {"skipped": 1}
+    pytester.runpytest_inprocess("--strict-markers").assert_outcomes(**outcome)
     # Without the plugin the same file is an error: the plugin is what registers the marker.
     # (In a fresh process: pytest remembers known marker names for the rest of a process.)
-    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:torchcompat")
+    _without_torchcompat(monkeypatch)
+    result = pytester.runpytest_subprocess("--strict-markers")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*'{VERSION_MARK}' not found in `markers`*"])
 
@@ -424,3 +469,230 @@ def test_readme_worked_example_passes(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*test_torch_compile_disable PASSED*"])
     assert "forked" not in _readme_example()
     assert "_dynamo" not in _readme_example()
+
+
+# --- both names; a suite's own names win ------------------------------------------------------
+
+
+SHORT_NAMES_TEST = """
+import pytest
+
+@pytest.mark.torch_version(">=0")
+def test_short_version():
+    pass
+
+@pytest.mark.compile_on_and_off
+def test_short_sides(compile_side, compile_counter):
+    assert compile_side in ("on", "off")
+    assert compile_counter.counts.frames == 0
+
+def test_short_disabled(compile_disabled):
+    assert compile_disabled.disabled
+
+@pytest.mark.torchcompat_compile_on_and_off
+def test_long_sides(torchcompat_compile_side, torchcompat_compile_counter):
+    assert torchcompat_compile_side in ("on", "off")
+"""
+
+
+def test_short_and_namespaced_names_both_work(pytester: pytest.Pytester) -> None:
+    """Where no one else uses them, the short names do what the namespaced ones do."""
+    pytester.makepyfile(SHORT_NAMES_TEST)
+    result = pytester.runpytest_inprocess("--strict-markers", "-v")
+    on = 2 if USABLE else 0
+    result.assert_outcomes(passed=4 + on, skipped=2 - on)
+    result.stdout.fnmatch_lines_random(["*test_short_sides?compile-off? PASSED*"])
+
+
+# A suite with markers and fixtures of its own under torchcompat's short names: what it expects
+# without torchcompat is what it must get with it.
+FOREIGN_CONFTEST = """
+import pytest
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "torch_version(v): ours, a version tag")
+    config.addinivalue_line("markers", "compile_on_and_off: ours, a plain tag")
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        mark = item.get_closest_marker("torch_version")
+        if mark is not None:
+            item.user_properties.append(("torch_version", mark.args or mark.kwargs))
+
+@pytest.fixture
+def compile_side():
+    return "ours"
+"""
+
+FOREIGN_TESTS = """
+import pytest
+
+@pytest.mark.torch_version("2.1")
+def test_string():
+    pass
+
+@pytest.mark.torch_version(2.1)
+def test_float():
+    pass
+
+@pytest.mark.torch_version(min="2.0")
+def test_keyword():
+    pass
+
+@pytest.mark.compile_on_and_off
+def test_tagged(compile_side):
+    assert compile_side == "ours"
+
+@pytest.mark.compile_on_and_off
+def test_tagged_alone():
+    pass
+"""
+
+FOREIGN_FIXTURES_PLUGIN = """
+import pytest
+
+@pytest.fixture
+def compile_counter():
+    return "their counter"
+
+@pytest.fixture
+def compile_disabled():
+    return "their switch"
+
+@pytest.fixture
+def compile_side():
+    return "their side"
+"""
+
+FOREIGN_FIXTURE_TESTS = """
+def test_theirs(compile_counter, compile_disabled, compile_side):
+    assert (compile_counter, compile_disabled, compile_side) == (
+        "their counter", "their switch", "their side"
+    )
+"""
+
+
+def _outcomes(pytester: pytest.Pytester, *args: str) -> dict[str, int]:
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--strict-markers", *args)
+    assert "INTERNALERROR" not in result.stdout.str()
+    return result.parseoutcomes()
+
+
+@pytest.mark.parametrize(
+    ("where", "xdist"),
+    [("root", False), ("nested", False), ("ini", False), ("root", True)],
+    ids=["conftest", "nested-conftest", "ini-markers", "conftest-xdist"],
+)
+def test_a_suites_own_markers_are_left_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, where: str, xdist: bool
+) -> None:
+    """Markers of a suite's own named torch_version or compile_on_and_off: torchcompat steps aside.
+
+    Registered in the root conftest, in a conftest further down (loaded after the plugin's
+    configure), or in the ini file; with --strict-markers, and with xdist.
+    """
+    root = pytester.path / "pkg" if where == "nested" else pytester.path
+    root.mkdir(exist_ok=True)
+    (root / "conftest.py").write_text(FOREIGN_CONFTEST, encoding="utf-8")
+    (root / "test_own.py").write_text(FOREIGN_TESTS, encoding="utf-8")
+    if where == "ini":
+        conftest = FOREIGN_CONFTEST.replace("config.addinivalue_line", "pass  #")
+        (root / "conftest.py").write_text(conftest, encoding="utf-8")
+        pytester.makeini(
+            "[pytest]\nmarkers =\n    torch_version(v): ours\n    compile_on_and_off: ours\n"
+        )
+    args = ("-n", "2", "-p", "xdist") if xdist else ()
+    with_plugin = _outcomes(pytester, *args)
+    _without_torchcompat(monkeypatch)
+    without = _outcomes(pytester, *args)
+    assert with_plugin == without == {"passed": 5}
+
+
+def test_a_plugins_own_fixtures_are_left_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fixtures named compile_counter, compile_disabled, compile_side from another plugin win."""
+    pytester.makepyfile(theirs=FOREIGN_FIXTURES_PLUGIN, test_theirs=FOREIGN_FIXTURE_TESTS)
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path), prepend=os.pathsep)
+    # Registered before torchcompat's, as an entry point plugin loaded first would be.
+    monkeypatch.setenv("PYTEST_ADDOPTS", f"-p theirs {ONLY_TORCHCOMPAT}")
+    with_plugin = _outcomes(pytester)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p theirs")
+    assert with_plugin == _outcomes(pytester) == {"passed": 1}
+
+
+def test_namespaced_names_work_beside_a_suites_own(pytester: pytest.Pytester) -> None:
+    """Where the short names are taken, the torchcompat_ names still do their job."""
+    pytester.makeconftest(FOREIGN_CONFTEST)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{VERSION_MARK}("<1")
+        def test_skipped():
+            pass
+
+        @pytest.mark.{SIDES_MARK}
+        def test_sides(torchcompat_compile_side, compile_side):
+            assert compile_side == "ours"
+        """
+    )
+    result = pytester.runpytest_inprocess("--strict-markers", "-v")
+    on = 1 if USABLE else 0
+    result.assert_outcomes(passed=1 + on, skipped=2 - on)
+
+
+HELPERS = """
+def helper(x):
+    return x
+
+def test_shared(torchcompat_compile_side):
+    assert torchcompat_compile_side in ("on", "off")
+"""
+
+
+def test_marks_touch_only_the_tests_of_their_module(pytester: pytest.Pytester) -> None:
+    """A module-level mark sets nothing on imported functions, torch's or a helper module's."""
+    pytester.makepyfile(
+        helpers=HELPERS,
+        test_marked=f"""
+        import pytest
+        import helpers
+        from helpers import helper, test_shared
+
+        pytestmark = pytest.mark.{SIDES_MARK}
+
+        def test_local(compile_side):
+            assert helper(compile_side) in ("on", "off")
+
+        def test_untouched():
+            assert not hasattr(helpers.helper, "pytestmark")
+            assert not hasattr(helpers.test_shared, "pytestmark")
+            torch = pytest.importorskip("torch")
+            assert not hasattr(torch.testing.assert_close, "pytestmark")
+        """,
+    )
+    if FACTS is not None:
+        import torch.testing  # noqa: F401  (loaded here: inner runs must not import torch)
+    result = pytester.runpytest_inprocess("-v", "-p", "no:cacheprovider")
+    runs = 2 if USABLE else 1
+    result.assert_outcomes(passed=3 * runs, skipped=3 * (2 - runs))
+    # The imported test runs under the module's mark too, as pytest applies it.
+    result.stdout.fnmatch_lines_random(["*test_shared?compile-off? PASSED*"])
+
+
+def test_version_skip_points_at_the_test(pytester: pytest.Pytester) -> None:
+    """The skip line names the test's file and line, not the plugin's source."""
+    pytester.makepyfile(
+        test_where="""
+        import pytest
+
+        @pytest.mark.torch_version("<0")
+        def test_never():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_where.py:3: needs torch <0*"])
+    assert "pytest_plugin.py" not in result.stdout.str()

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import inspect
+import json
 import sys
+from importlib.metadata import entry_points
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from torchcompat._arguments import check_values
 from torchcompat._releases import facts_for
 
-from .conftest import FACTS, TORCH, needs_dynamo, needs_torch, run_python
+from .conftest import FACTS, TORCH, needs_compile, needs_dynamo, needs_torch, run_python
 
 
 @needs_torch
@@ -130,3 +136,115 @@ def test_bad_release_is_named(bad: tuple[object, ...]) -> None:
 def test_this_python_is_the_default() -> None:
     """Without a Python, the facts are for the running interpreter."""
     assert facts_for((2, 13, 0)).python == sys.version_info[:2]
+
+
+def _entry_point_backends() -> set[str]:
+    return set(entry_points(group="torch_dynamo_backends").names)
+
+
+LIST_BACKENDS = """
+import json, torch._dynamo
+print(json.dumps([torch._dynamo.list_backends(exclude_tags=()), torch._dynamo.list_backends()]))
+"""
+
+
+@needs_dynamo
+def test_builtin_backends_match_torch() -> None:
+    """The backend table is list_backends(exclude_tags=()) of this release, entry points aside."""
+    assert FACTS is not None
+    # A fresh interpreter: other tests register backends of their own in this one.
+    every, listed = json.loads(run_python(LIST_BACKENDS).stdout)
+    real = set(every) - _entry_point_backends()
+    if FACTS.builtin_backends is None:  # 2.0: an unknown name is a bare KeyError, not checked
+        assert FACTS.release < (2, 1), f"{TORCH} has no backend row"
+        return
+    table = set(FACTS.builtin_backends)
+    assert table == real, f"{TORCH}: only in the table {table - real}, only in torch {real - table}"
+    if FACTS.listed_backends is not None:
+        assert FACTS.listed_backends == set(listed) - _entry_point_backends()
+
+
+@needs_compile
+def test_inductor_modes_match_torch() -> None:
+    """The mode table is torch._inductor.list_mode_options()'s modes for this release."""
+    import torch._inductor
+
+    assert FACTS is not None
+    real = set(torch._inductor.list_mode_options())
+    if FACTS.inductor_modes is None:  # 2.0 ignores an unknown mode
+        assert FACTS.release < (2, 1)
+        return
+    assert set(FACTS.inductor_modes) == real
+
+
+def _outcome(call: Any) -> str | None:
+    """None when ``call()`` passes, else its exception's message (a RuntimeError's)."""
+    try:
+        call()
+    except RuntimeError as e:
+        return str(e)
+    return None
+
+
+VALUES = [
+    {"mode": "max-autotun"},
+    {"mode": "lite"},
+    {"mode": "max-autotune-no-cudagraphs"},
+    {"mode": "default"},
+    {"backend": "inductr"},
+    {"backend": "zzzz"},
+    {"backend": "eager", "mode": "max-autotun"},
+    {"backend": "aot_eager_decomp_partition_with_mode"},
+    {"backend": "onnxrt"},
+    {"backend": "inductor", "mode": "reduce-overhead"},
+]
+
+
+@needs_compile
+@pytest.mark.parametrize("kwargs", VALUES, ids=repr)
+def test_values_refused_as_torch_refuses_them(kwargs: dict[str, Any]) -> None:
+    """For each value, the table refuses it exactly where torch.compile does, with its message."""
+    import torch
+
+    assert FACTS is not None
+
+    def f(x: Any) -> Any:
+        return x
+
+    real = _outcome(lambda: torch.compile(f, **kwargs))
+    ours = _outcome(lambda: check_values(kwargs, FACTS))
+    assert ours == real, f"{TORCH}: torch says {real!r}, the table {ours!r}"
+
+
+@needs_compile
+@settings(max_examples=60)
+@given(name=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=14))
+def test_any_backend_name_is_judged_as_torch_judges_it(name: str) -> None:
+    """Any backend name: refused by the table exactly where torch refuses it, same message."""
+    import torch
+
+    assert FACTS is not None
+
+    def f(x: Any) -> Any:
+        return x
+
+    real = _outcome(lambda: torch.compile(f, backend=name))
+    ours = _outcome(lambda: check_values({"backend": name}, FACTS))
+    assert ours == real
+
+
+@pytest.mark.parametrize(
+    ("release", "mode", "accepted"),
+    [
+        ((2, 0, 1), "anything", True),  # 2.0 ignores unknown modes
+        ((2, 1, 2), "max-autotune-no-cudagraphs", True),
+        ((2, 8, 0), "lite", False),
+        ((2, 9, 0), "lite", True),  # unread: between 2.8 (no lite) and 2.11 (lite), accepted
+        ((2, 11, 0), "lite", True),
+        ((2, 15, 0), "max-autotun", False),
+    ],
+)
+def test_mode_table(release: tuple[int, ...], mode: str, accepted: bool) -> None:
+    """inductor's modes per release; an unread release refuses only what both neighbours do."""
+    facts = facts_for(release, (3, 11))
+    assert (_outcome(lambda: check_values({"mode": mode}, facts)) is None) is accepted

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from torchcompat.__main__ import main
+from torchcompat.gate import ENV_SWITCHES, compile_gate
 from torchcompat.version import torch_version
 
-from .conftest import FACTS, run_python
+from .conftest import FACTS, needs_compile, run_python
 
 EXPECTED_KEYS = {
     "torchcompat",
@@ -26,6 +30,7 @@ EXPECTED_KEYS = {
     "torch_imported",
     "fullgraph_check",
     "safe_compile",
+    "check",
 }
 
 
@@ -92,18 +97,93 @@ def test_report_says_what_safe_compile_does_here(capsys: pytest.CaptureFixture[s
         assert 'only "1" disables' in text
 
 
+NO_TORCH = """
+import sys, runpy
+for argv in (['torchcompat'], ['torchcompat', '--json']):
+    sys.argv = argv
+    try:
+        runpy.run_module('torchcompat', run_name='__main__')
+    except SystemExit as e:
+        assert e.code == 0, e.code
+assert 'torch' not in sys.modules
+"""
+
+
 def test_cli_runs_without_importing_torch() -> None:
-    """The command works in a fresh interpreter and never imports torch."""
-    out = run_python(
-        "import sys, runpy\n"
-        "sys.argv = ['torchcompat', '--json']\n"
-        "try:\n"
-        "    runpy.run_module('torchcompat', run_name='__main__')\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules\n"
-    ).stdout
-    assert json.loads(out)["torch_imported"] is False
+    """Both forms of the plain report work in a fresh interpreter and never import torch."""
+    out = run_python(NO_TORCH).stdout
+    assert out.startswith("torchcompat ")
+    assert json.loads(out[out.index("{") :])["torch_imported"] is False
+
+
+def _check(*args: str, **env: str) -> tuple[int, dict[str, Any]]:
+    """Run ``python -m torchcompat --check --json ARGS``; its exit status and the check."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ENV_SWITCHES}
+    full_env.update(env)
+    done = subprocess.run(
+        [sys.executable, "-m", "torchcompat", "--check", "--json", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=900,
+        check=False,
+    )
+    assert done.stdout, done.stderr
+    check = json.loads(done.stdout)["check"]
+    assert check["exit_status"] == done.returncode
+    return done.returncode, check
+
+
+def test_check_compiles_here_or_says_why_not() -> None:
+    """--check really compiles where this torch can (exit 0, with the build); else exit 3, why."""
+    status, check = _check("--device", "cpu")
+    if FACTS is None or not FACTS.compile_usable:
+        assert (status, check["works"], check["expected"]) == (3, False, False)
+        assert check["reason"] == f"not tried: {compile_gate().reason}"
+        return
+    assert status == 0, check["reason"]
+    assert check["works"]
+    assert check["reason"] is None
+    assert check["torch_build"] == str(torch_version())  # the full build: 2.15.0+cu132
+    assert check["device"] == "cpu"
+    assert check["first_compile_s"] > 0
+    assert check["module_compile_s"] > 0
+
+
+@needs_compile
+def test_check_names_a_missing_cxx_compiler() -> None:
+    """Without a C++ compiler, inductor cannot build CPU code: exit 1, and the sentence says so."""
+    status, check = _check("--device", "cpu", CXX="/nonexistent/c++")
+    assert (status, check["works"], check["expected"]) == (1, False, True)
+    assert "no working C++ compiler" in check["reason"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "status", "reason"),
+    [
+        (["--timeout", "0.01"], {}, 1, "did not finish within 0.01 s"),
+        ([], {"TORCH_COMPILE_DISABLE": "1"}, 3, "switched off (TORCH_COMPILE_DISABLE=1)"),
+        ([], {"TORCHDYNAMO_DISABLE": "1"}, 3, "switched off (TORCHDYNAMO_DISABLE=1)"),
+    ],
+)
+def test_check_without_compiling(
+    args: list[str], env: dict[str, str], status: int, reason: str
+) -> None:
+    """A switch on is exit 3 and nothing is tried; a time limit reached is exit 1 (CI fails)."""
+    if FACTS is None or not FACTS.compile_usable:
+        status, reason = 3, "not tried"  # this torch cannot compile here: nothing to time
+    got, check = _check(*args, **env)
+    assert got == status
+    assert reason in check["reason"]
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "soon"])
+def test_bad_timeout_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--timeout takes a positive number of seconds; anything else is argparse's exit 2."""
+    with pytest.raises(SystemExit) as info:
+        main(["--check", "--timeout", bad])
+    assert info.value.code == 2
+    assert "--timeout" in capsys.readouterr().err
 
 
 def test_bad_option_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import find, given, settings
 
+import torchcompat
 import torchcompat.compile as compile_module
 from torchcompat import compile_gate, safe_compile
 from torchcompat.testing import (
     SWITCHES,
     CompileCounter,
     CompileCounts,
+    RecordsMissing,
     assert_no_compilation,
     disable_compilation,
     expect_compilation,
@@ -26,7 +30,7 @@ from torchcompat.testing import (
     reset_compilation,
 )
 
-from .conftest import FACTS, TORCH, needs_compile, needs_torch, run_python
+from .conftest import FACTS, TORCH, needs_compile, needs_dynamo, needs_torch, run_python
 
 torch = pytest.importorskip("torch", reason="the testing kit's tests need a real torch")
 
@@ -506,6 +510,103 @@ print(json.dumps({"loaded_before": loaded_before, "inside": inside.frames,
         "after": 1,
         "disable_after": False,
     }
+
+
+@needs_compile
+def test_every_thread_compiles_after_a_block_that_imported_dynamo() -> None:
+    """A block that first imports dynamo leaves compilation on for every thread, new ones too.
+
+    torch reads TORCH_COMPILE_DISABLE=1 into config.disable's default then; on 2.12+ that default
+    is what every thread without an override of its own reads.
+    """
+    code = """
+import json, sys, threading
+import torch
+from torchcompat import compile_gate
+from torchcompat.testing import CompileCounter, disable_compilation
+def f(x):
+    return x + 1
+loaded_before = "torch._dynamo" in sys.modules
+with disable_compilation():
+    import torch._dynamo  # first imported here: torch reads TORCH_COMPILE_DISABLE=1
+seen = {}
+def other_thread():
+    with CompileCounter() as counter:
+        torch.compile(f, backend="eager")(torch.ones(2))
+    seen.update(disable=bool(torch._dynamo.config.disable), gate=compile_gate().disabled,
+                frames=counter.frames)
+thread = threading.Thread(target=other_thread)
+thread.start()
+thread.join()
+print(json.dumps({"loaded_before": loaded_before, "main": bool(torch._dynamo.config.disable),
+                  **seen}))
+"""
+    result = json.loads(run_python(code).stdout.strip().splitlines()[-1])
+    expected = {"disable": False, "gate": False, "frames": 1}
+    assert result == {"loaded_before": False, "main": False, **expected}
+
+
+@needs_dynamo
+@pytest.mark.parametrize(
+    ("module", "name", "what"),
+    [
+        ("torch._dynamo.convert_frame", "output_codes", "frames it compiled"),
+        ("torch._dynamo.utils", "counters", "graphs it captured"),
+    ],
+)
+def test_counter_refuses_to_count_without_dynamos_records(
+    monkeypatch: pytest.MonkeyPatch, module: str, name: str, what: str
+) -> None:
+    """Where dynamo's records are gone (a release that moved them), counting is an error.
+
+    Never a count of 0 that checked nothing: assert_no_compilation() must not pass vacuously.
+    """
+    import torch._dynamo  # noqa: F401  (loads both modules)
+
+    monkeypatch.delattr(sys.modules[module], name)
+    message = rf"cannot count on torch {re.escape(str(torchcompat.torch_version()))}.*{what}"
+    with pytest.raises(RecordsMissing, match=message):
+        CompileCounter().__enter__()
+    with pytest.raises(RuntimeError, match=message), assert_no_compilation():
+        pass
+
+
+@needs_dynamo
+def test_counter_refuses_when_records_vanish_in_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records readable when the block starts but not when it ends: the end raises, and so
+    does every later read of the counter."""
+    import torch._dynamo  # noqa: F401
+
+    with pytest.raises(RecordsMissing), CompileCounter() as counter:
+        monkeypatch.delattr(sys.modules["torch._dynamo.utils"], "counters")
+    with pytest.raises(RecordsMissing):
+        counter.expect(frames=0)
+    assert "cannot count" in repr(counter)
+
+
+def test_counter_repr_shows_its_state_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """repr() says whether the counter is counting and shows every count."""
+    monkeypatch.setenv("TORCH_COMPILE_DISABLE", "1")
+    counter = CompileCounter()
+    zeros = "frames=0, graphs=0, ops=0, torch_compile_calls=0"
+    assert repr(counter) == f"<CompileCounter not started: {zeros}, safe_compile_calls=0>"
+    with counter:
+        safe_compile(plain)
+        assert repr(counter) == f"<CompileCounter counting: {zeros}, safe_compile_calls=1>"
+    assert repr(counter) == f"<CompileCounter done: {zeros}, safe_compile_calls=1>"
+
+
+def test_the_kit_is_a_package_of_small_modules() -> None:
+    """torchcompat.testing keeps its public names; each module holds one thing, none large."""
+    import torchcompat.testing as kit
+
+    folder = Path(kit.__file__).parent
+    sizes = {path.name: len(path.read_text("utf-8").splitlines()) for path in folder.glob("*.py")}
+    assert {"counting.py", "switches.py", "strategies.py", "reset.py"} <= set(sizes)
+    assert max(sizes.values()) <= 300, sizes
+    for name in kit.__all__:
+        home = getattr(getattr(kit, name), "__module__", "torchcompat.testing.switches")
+        assert home.startswith("torchcompat.testing."), name
 
 
 # --- hypothesis strategies --------------------------------------------------------------------

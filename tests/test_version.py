@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import pytest
@@ -12,6 +11,8 @@ from packaging.version import Version
 
 from torchcompat import torch_at_least, torch_version
 from torchcompat.version import release_at_least
+
+from .conftest import needs_torch, run_python
 
 
 @pytest.mark.parametrize(
@@ -69,17 +70,35 @@ def test_release_order_matches_tuples(
 
 
 def test_torch_version_agrees_with_metadata() -> None:
-    """torch_version() is the installed distribution's version (and torch's own once imported)."""
+    """torch_version() is the installed release: the distribution's public version."""
     try:
         expected = Version(version("torch"))
     except PackageNotFoundError:
         assert torch_version() is None
         return
-    assert torch_version() == expected
-    if "torch" in sys.modules:
-        # Same public version; the local label may differ: 2.0.1's PyPI wheel metadata says
-        # 2.0.1+cu117 where torch.__version__ says 2.0.1.
-        imported = Version(sys.modules["torch"].__version__)
-        assert torch_version().public == imported.public  # type: ignore[union-attr]
+    # The local label may differ: PyPI's 2.0.1 and 2.15.0 wheels' metadata say 2.0.1 and 2.15.0,
+    # their torch.__version__ 2.0.1+cu117 and 2.15.0+cu132; torch_version() is the latter.
+    assert torch_version().public == expected.public  # type: ignore[union-attr]
     assert torch_at_least(expected.base_version)
     assert not torch_at_least(f"{expected.major + 1}")
+
+
+IMPORT_ORDER = """
+import sys
+from torchcompat import torch_version
+from torchcompat.version import _installed_version
+before = torch_version()
+assert "torch" not in sys.modules, "torch_version() imported torch"
+import torch
+cached = torch_version()
+_installed_version.cache_clear()  # as if torch_version() were first called after import torch
+after = torch_version()
+print(before, cached, after, torch.__version__)
+"""
+
+
+@needs_torch
+def test_torch_version_is_the_build_whatever_the_import_order() -> None:
+    """Before and after import torch, torch_version() is torch.__version__, local label and all."""
+    before, cached, after, imported = run_python(IMPORT_ORDER).stdout.split()
+    assert before == cached == after == str(Version(imported)), (before, after, imported)

@@ -1,6 +1,6 @@
 """Run the tox matrix: every torch release, one env at a time, each deleted when done.
 
-    python3 tools/matrix.py                      # lint, type and every torch release
+    python3 tools/matrix.py                      # lint, type, foreign, every torch release, plugins
     python3 tools/matrix.py --quick              # lint, type and the local torch 2.13 only
     python3 tools/matrix.py --envs py311-torch212,py311-torch213
     python3 tools/matrix.py --compat-table docs/compatibility.md
@@ -76,11 +76,14 @@ def matrix_envs(tox_ini: Path = ROOT / "tox.ini") -> dict[str, str]:
     """Every env of the full matrix, in run order, mapped to its torch release ("-" for none).
 
     The torch envs come from tox.ini's ``torchNNN: torch==X.Y.Z`` dependency lines, so tox.ini
-    stays the one place that names the releases.
+    stays the one place that names the releases. Besides them: ``foreign`` (a well-known
+    project's own suite with and without torchcompat's plugin: tools/foreign_suite.py) and
+    ``plugins`` (the suite on torch 2.13.0 with common pytest plugins installed).
     """
-    envs = {"lint": "-", "type": "-"}
+    envs = {"lint": "-", "type": "-", "api": "-", "dist": "-", "foreign": "-"}
     for factor, release in _TORCH_DEP.findall(tox_ini.read_text(encoding="utf-8")):
         envs[f"py311-{factor}"] = release
+    envs["plugins"] = "2.13.0"
     return envs
 
 
@@ -488,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.compat_table is not None:
         from compat_table import write_table
 
-        probes = [WORK / "probes" / f"{r.env}.json" for r in results if r.release != "-"]
+        # One column per release: the plugins env re-runs 2.13.0 and writes no column.
+        probes = [WORK / "probes" / f"{r.env}.json" for r in results if r.env.startswith("py")]
         missing = write_table([p for p in probes if p.exists()], args.compat_table)
         print(f"matrix: wrote {args.compat_table}", flush=True)
         absent = [p.stem for p in probes if not p.exists()] + missing

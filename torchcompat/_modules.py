@@ -38,6 +38,12 @@ class Recipe(NamedTuple):
     fallback: str | None
     in_place: bool
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Recipe:
+        # A copy compiles with the same backend object, as a deepcopy of torch's own result
+        # does (its compiled callback is a function, which deepcopy shares): a copied backend
+        # would be a second backend in the process (2.0-2.1 warn "changing options").
+        return self
+
 
 def rebuild(module: Any, recipe: Recipe) -> Any:
     """A copy's result: ``safe_compile(module, ...)`` with the arguments of the original.

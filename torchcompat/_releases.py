@@ -114,6 +114,83 @@ _COMPILE_KWARGS: tuple[tuple[Release, frozenset[str]], ...] = (
 )
 
 
+# First release -> torch.compile's modes for its default backend, inductor, in the order torch's
+# "Unrecognized mode=..., should be one of: ..." error lists them. 2.0 ignores an unknown mode
+# (None: not checked). 2.1-2.6 list the four in a fixed message; 2.7+ list
+# torch._inductor.list_mode_options()'s keys. "lite": absent from 2.8.0, present in 2.11.0.
+_INDUCTOR_MODES: tuple[tuple[Release, tuple[str, ...] | None], ...] = (
+    ((2, 0), None),
+    ((2, 1), ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")),
+    ((2, 7), ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")),
+    ((2, 11), ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")),
+)
+
+# First release -> every backend name that torch.compile(backend=...) takes built in:
+# torch._dynamo.list_backends(exclude_tags=()), read from each wheel's registrations (the
+# @register_backend family under torch/_dynamo). Before 2.1 an unknown name is a bare KeyError
+# (None: not checked); 2.1+ raise InvalidBackend.
+_DEBUG_BACKENDS_2_1 = frozenset(
+    {
+        "aot_eager",
+        "aot_eager_decomp_partition",
+        "aot_eager_default_partitioner",
+        "aot_ts",
+        "dynamo_accuracy_minifier_backend",
+        "dynamo_minifier_backend",
+        "eager",
+        "eager_debug",
+        "non_leaf_compile_error_TESTING_ONLY",
+        "pre_dispatch_eager",
+        "relu_accuracy_error_TESTING_ONLY",
+        "relu_compile_error_TESTING_ONLY",
+        "relu_runtime_error_TESTING_ONLY",
+        "ts",
+    }
+)
+_XLA_2_1 = frozenset(
+    {"aot_torchxla_trace_once", "aot_torchxla_trivial", "torchxla_trace_once", "torchxla_trivial"}
+)
+_BACKENDS_2_1 = _DEBUG_BACKENDS_2_1 | _XLA_2_1 | {"cudagraphs", "inductor", "onnxrt", "openxla"}
+_BACKENDS_2_1 |= {"openxla_eval", "tvm"}
+_BACKENDS_2_5 = (_BACKENDS_2_1 - _XLA_2_1) | {"eager_noexcept"}
+_BACKENDS_2_6 = _BACKENDS_2_5 | {"aot_eager_decomp_partition_crossref"}
+_BACKENDS_2_7 = _BACKENDS_2_6 | {"aot_eager_decomp_partition_with_mode"}
+_BUILTIN_BACKENDS: tuple[tuple[Release, frozenset[str] | None], ...] = (
+    ((2, 0), None),
+    ((2, 1), _BACKENDS_2_1),
+    ((2, 5), _BACKENDS_2_5),
+    ((2, 6), _BACKENDS_2_6),
+    ((2, 7), _BACKENDS_2_7),
+    # torch 2.11: onnxrt gone (the ONNX Runtime backend was removed), invoke_subgraph added.
+    ((2, 11), (_BACKENDS_2_7 - {"onnxrt"}) | {"invoke_subgraph"}),
+)
+
+# torch 2.14: InvalidBackend suggests up to two close names from torch._dynamo.list_backends()
+# (the backends without a "debug" or "experimental" tag, plus entry points): "Invalid backend:
+# 'inductr', did you mean: 'inductor'? See ...". 2.1-2.13: "Invalid backend: 'inductr', see ...".
+BACKEND_SUGGESTIONS_SINCE: Release = (2, 14)
+_LISTED_BACKENDS: tuple[tuple[Release, frozenset[str] | None], ...] = (
+    ((2, 0), None),
+    ((2, 11), frozenset({"cudagraphs", "inductor", "openxla", "tvm"})),
+)
+
+
+# The releases whose wheels the value rows above were read from (those of the tox matrix). For
+# one in between (2.2-2.4, 2.9, 2.10) the next row's names are accepted too: a name is refused
+# only where both neighbours refuse it.
+_READ_RELEASES = frozenset({(2, 0), (2, 1), (2, 5), (2, 6), (2, 7), (2, 8), (2, 11), (2, 12)})
+_READ_RELEASES |= {(2, 13), (2, 14), (2, 15)}
+
+
+def _between_rows(
+    rows: tuple[tuple[Release, _T], ...], release: Release
+) -> tuple[_T | None, _T | None]:
+    """The row for ``release`` and, for a release none was read from, the next row."""
+    here = _last_row(rows, release)
+    later = [value for since, value in rows if since > release]
+    return here, None if release[:2] in _READ_RELEASES or not later else later[0]
+
+
 def _last_row(rows: tuple[tuple[Release, _T], ...], release: Release) -> _T | None:
     """The value of the last row whose first release is at or below ``release``."""
     found: _T | None = None
@@ -179,6 +256,27 @@ class ReleaseFacts(NamedTuple):
         """The keyword arguments of ``torch.compile``; 2.0's where there is none (1.13)."""
         found = _last_row(_COMPILE_KWARGS, self.release)
         return _COMPILE_KWARGS[0][1] if found is None else found
+
+    @property
+    def inductor_modes(self) -> tuple[str, ...] | None:
+        """inductor's modes in torch's error-message order; ``None`` where torch checks none."""
+        here, later = _between_rows(_INDUCTOR_MODES, self.release)
+        if here is None or later is None:
+            return here
+        return here + tuple(mode for mode in later if mode not in here)
+
+    @property
+    def builtin_backends(self) -> frozenset[str] | None:
+        """Every built-in backend name (debug ones too); ``None`` where torch checks none."""
+        here, later = _between_rows(_BUILTIN_BACKENDS, self.release)
+        return here if here is None or later is None else here | later
+
+    @property
+    def listed_backends(self) -> frozenset[str] | None:
+        """``torch._dynamo.list_backends()``'s built-in names, where an error suggests from them."""
+        if self.release < BACKEND_SUGGESTIONS_SINCE:
+            return None
+        return _last_row(_LISTED_BACKENDS, self.release)
 
 
 def facts_for(release: Release, python: tuple[int, int] | None = None) -> ReleaseFacts:

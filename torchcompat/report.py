@@ -96,6 +96,8 @@ def build_report() -> dict[str, Any]:
         "torch_imported": "torch" in sys.modules,
         "fullgraph_check": None if facts is None else facts.fullgraph_check,
         "safe_compile": _what_safe_compile_does(facts, gate.disabled),
+        # Filled in by ``--check`` (torchcompat._check.run_check); None without it.
+        "check": None,
     }
 
 
@@ -121,4 +123,19 @@ def format_report(report: dict[str, Any]) -> str:
         "safe_compile:",
     ]
     lines.extend(f"  - {line}" for line in report["safe_compile"])
+    check = report.get("check")
+    if check is not None:
+        lines.append(f"check         {_format_check(check)}")
     return "\n".join(lines)
+
+
+def _format_check(check: dict[str, Any]) -> str:
+    if not check["works"]:
+        verdict = "FAILED" if check["expected"] else "not expected to compile here"
+        return f"{verdict} (exit {check['exit_status']}): {check['reason']}"
+    build = f", a CUDA {check['cuda']} build" if check["cuda"] else ""
+    return (
+        f"works: compiled a function and a module with the default backend on "
+        f"{check['device']} (torch {check['torch_build']}{build}); first compile "
+        f"{check['first_compile_s']:.1f} s, the module {check['module_compile_s']:.1f} s"
+    )
