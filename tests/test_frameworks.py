@@ -16,6 +16,7 @@ wrappers: the recipe in README "With Lightning Fabric and DDP".
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -210,7 +211,7 @@ print(json.dumps(results))
 needs_lightning = pytest.mark.skipif(
     FACTS is None
     or not FACTS.compile_usable
-    or not __import__("importlib.util").util.find_spec("lightning_fabric"),
+    or importlib.util.find_spec("lightning_fabric") is None,
     reason="lightning is not installed in this env (tox.ini installs lightning-fabric in some)",
 )
 
