@@ -38,7 +38,6 @@ BLOCKS = _blocks()
 # xfail: once a block runs, this entry fails and must go.
 KNOWN_BROKEN = {
     'When compilation itself fails: `fallback="eager"`': "model and x are never defined",
-    "Testing kit#2": "run_model, my_backend, f and x are never defined",
 }
 
 # One fresh interpreter runs every plain block, each in a namespace of its own.
