@@ -41,7 +41,7 @@ def _option_names(config: pytest.Config) -> set[str]:
 def _fixture_names(config: pytest.Config) -> set[str]:
     from _pytest.fixtures import getfixturemarker
 
-    plugin = config.pluginmanager.get_plugin("torchcompat")
+    plugin = config.pluginmanager.get_plugin("torchcompat.pytest_plugin")
     assert plugin is not None, "the torchcompat plugin is not registered"
     names = set()
     # The short names live on a second plugin object, registered where no suite has its own.
@@ -57,8 +57,14 @@ def _fixture_names(config: pytest.Config) -> set[str]:
 
 def _surface(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """What the plugin adds to pytest (compared with a run without it) and the report's fields."""
-    with_plugin = pytester.parseconfigure("-p", "torchcompat")
-    without = pytester.parseconfigure("-p", "no:torchcompat")
+    # Only torchcompat's plugin, loaded by name: other installed plugins (and an outer xdist
+    # worker's variables, which make some of them warn) stay out of the comparison.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    for name in list(os.environ):
+        if name.startswith("PYTEST_XDIST"):
+            monkeypatch.delenv(name)
+    with_plugin = pytester.parseconfigure("-p", "torchcompat.pytest_plugin")
+    without = pytester.parseconfigure()
     report = build_report()
     from torchcompat._check import run_check
 
