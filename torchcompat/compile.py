@@ -142,6 +142,12 @@ def _compile(model: Any, kwargs: dict[str, Any], fallback: bool, in_place: bool)
     # 2.12 also warns under force_eager; 2.13+ skip the check under any non-default stance.
     stance = facts.fullgraph_check == "warn"
     how = {"switches": switches, "stance": stance, "fallback": fallback, "rerun_safe": fullgraph}
+    # [fallback, issue 10] One state per result, made before torch.compile: the backend that
+    # with_fallback_backend puts in the keywords and the guard below share it.
+    state = FallbackState() if fallback else None
+    if state is not None:
+        kwargs = _fallback.with_fallback_backend(kwargs, state)
+    # [/fallback]
     if in_place:
         if not hasattr(model, "compile"):  # torch 2.0 has no nn.Module.compile
             _warnings.warn(
@@ -150,19 +156,21 @@ def _compile(model: Any, kwargs: dict[str, Any], fallback: bool, in_place: bool)
                 once=True,
             )
             return model
-        return _compile_in_place(model, kwargs, how)
+        return _compile_in_place(model, kwargs, how, state)
     compiled = torch.compile(model, **kwargs)
     if not (switches or fallback) or compiled is model or isinstance(model, type):
         # No check to dodge and nothing to fall back from, or torch handed the object back
         # (disable=True) or patched a class in place: torch's own result, at zero added cost.
         return compiled
     if isinstance(compiled, torch.nn.Module) and hasattr(compiled, "_orig_mod"):
-        compiled.forward = _wrap(compiled.forward, compiled._orig_mod.__call__, **how)
+        compiled.forward = _wrap(compiled.forward, compiled._orig_mod.__call__, state, **how)
         return compiled
-    return _wrap(compiled, model, **how)
+    return _wrap(compiled, model, state, **how)
 
 
-def _compile_in_place(model: Any, kwargs: dict[str, Any], how: dict[str, bool]) -> Any:
+def _compile_in_place(
+    model: Any, kwargs: dict[str, Any], how: dict[str, bool], state: FallbackState | None
+) -> Any:
     """Compile ``model`` itself, as ``nn.Module.compile`` does, so that it compiles something.
 
     ``nn.Module.compile`` compiles ``self._call_impl``, a frame dynamo skips, and relies on the
@@ -187,7 +195,7 @@ def _compile_in_place(model: Any, kwargs: dict[str, Any], how: dict[str, bool]) 
     # ``==``, not ``is``: with disable=True torch hands back ``self._call_impl``, a new bound
     # method object that is equal to, not identical with, the one read above.
     if (how["switches"] or how["fallback"]) and compiled_call != target:
-        model._compiled_call_impl = _wrap(compiled_call, call_impl, **how)
+        model._compiled_call_impl = _wrap(compiled_call, call_impl, state, **how)
     return model
 
 
@@ -224,6 +232,7 @@ def _own_frame(call_impl: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap(
     compiled: Callable[..., Any],
     eager: Callable[..., Any],
+    state: FallbackState | None,  # [fallback, issue 10] made by _compile
     *,
     switches: bool,
     stance: bool,
@@ -237,7 +246,7 @@ def _wrap(
     """
     off = _switch_reader(stance) if switches else None
     if fallback:
-        state = FallbackState()
+        assert state is not None  # [fallback, issue 10]
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if state.reason is not None or (off is not None and off()):
