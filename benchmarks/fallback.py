@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import interleave, ratios, summarize  # noqa: E402
+from run import interleave, ratios, summarize
 
 __all__ = ["main"]
 
@@ -44,8 +44,8 @@ def measure(rounds: int) -> dict[str, Any]:
         safe = safe_compile(tiny, fullgraph=fullgraph, backend="eager", fallback="eager")
         variants = {
             "eager": lambda: tiny(x),
-            "torch.compile": lambda: raw(x),
-            "safe_compile(fallback)": lambda: safe(x),
+            "torch.compile": lambda raw=raw: raw(x),
+            "safe_compile(fallback)": lambda safe=safe: safe(x),
         }
         samples = interleave(variants, rounds)
         assert fallback_reason(safe) is None, "the measured result must not have fallen back"
