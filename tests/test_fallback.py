@@ -438,6 +438,17 @@ def test_a_callable_backend_gets_what_torch_passes_it(dynamo: Any) -> None:
     assert seen[0] == seen[1] == {"options": {"a": 1}}
 
 
+@needs_compile
+def test_compiler_config_is_not_reported() -> None:
+    """README: get_compiler_config() of a fallback result is None, where raw torch's is
+    inductor's config (the backend torch sees is the fallback's wrapper)."""
+    raw = torch.compile(Counted())
+    if not hasattr(raw, "get_compiler_config"):
+        pytest.skip(f"{TORCH}: torch.compile's result has no get_compiler_config")
+    assert isinstance(raw.get_compiler_config(), dict)
+    assert safe_compile(Counted(), fallback="eager").get_compiler_config() is None
+
+
 def _readme_block() -> str:
     text = README.read_text(encoding="utf-8")
     section = text.split('### When compilation itself fails: `fallback="eager"`', 1)[1]

@@ -75,11 +75,6 @@ class FallbackBackend:
         if callable(reset):
             reset()
 
-    def get_compiler_config(self) -> Any:
-        """The inner backend's config (inductor's), as torch's own wrapper reports it."""
-        get = getattr(self.inner, "get_compiler_config", None)
-        return get() if callable(get) else None
-
 
 @contextlib.contextmanager
 def _backward_compiled_now() -> Iterator[None]:
