@@ -315,7 +315,7 @@ def _config(module: Any) -> dict[str, Any]:
     try:
         return dict(module.get_config_copy())
     except TypeError:  # 2.1 deep-copies through pickle, and some entries hold modules
-        return dict(module.shallow_copy_dict())
+        return dict(module._config)  # 2.1: the entries' values, by name
 
 
 @needs_compile
