@@ -102,21 +102,27 @@ def is_compile_failure(exc: BaseException) -> bool:
 
 
 def with_fallback_backend(kwargs: dict[str, Any], state: FallbackState) -> dict[str, Any]:
-    """``torch.compile``'s keywords for a ``fallback="eager"`` result.
+    """``torch.compile``'s keywords for a ``fallback="eager"`` result, before it is compiled.
 
-    The place to make failures fall back where they happen (per graph or frame) rather than
-    around the whole call; today the keywords pass through unchanged.
+    The backend becomes the one ``torch.compile`` would build (``mode`` and ``options`` in it),
+    wrapped so that a graph whose compile fails runs as the FX graph dynamo traced, in the same
+    call, and ``state`` falls back (see :mod:`torchcompat._fallback_backend`). Keywords it cannot
+    resolve as torch would (``mode`` with ``options``, which torch rejects) pass unchanged.
     """
-    del state
-    return kwargs
+    from torchcompat._fallback_backend import resolve_backend
+
+    resolved = resolve_backend(kwargs, state)
+    return kwargs if resolved is None else resolved
 
 
 def on_call_failure(state: FallbackState, exc: Exception, rerun_safe: bool) -> bool:
     """After the compiled call raised ``exc``: whether to run the call eagerly (True) or re-raise.
 
-    A failure of compilation switches the result to eager for good. The failing call is re-run
-    only where none of the body can have run yet (``rerun_safe``: fullgraph, which compiles the
-    whole body before running any of it).
+    Reached only by failures that do not go through the backend: dynamo's own (a graph break
+    under fullgraph, the recompile limit, an internal error). A failure of compilation switches
+    the result to eager for good. The failing call is re-run only where none of the body can
+    have run yet (``rerun_safe``: fullgraph, where dynamo traces the whole body, and fails,
+    before any of it runs).
     """
     if not is_compile_failure(exc):
         return False

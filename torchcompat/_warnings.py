@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
@@ -37,6 +38,9 @@ def _user_stacklevel(skip_torch: bool) -> int:
     torch_dir = _torch_dir() if skip_torch else None
     if torch_dir is not None:
         skipped.append(torch_dir)
+        # [fallback, issue 10] torch's own context managers used as decorators (2.1) put a
+        # frame of the standard library's contextlib between torch's frames.
+        skipped.append(contextlib.__file__)
     prefixes = tuple(skipped)
     # Frame k above this one is what ``warnings.warn(..., stacklevel=k)`` in warn() names:
     # k = 2 is warn's caller.

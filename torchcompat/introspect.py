@@ -69,12 +69,15 @@ def fallback_reason(obj: object) -> str | None:
     """Why a ``safe_compile(..., fallback="eager")`` result runs eagerly, or ``None`` if it has
     not fallen back (or was made without ``fallback``).
 
-    Takes the result itself: a function, a compiled module, or a module compiled in place.
+    Takes the result itself: a function, a compiled module, a module compiled in place, or a
+    class compiled in place (or an instance of it).
     """
     for candidate in (
         obj,
         getattr(obj, "forward", None),
         getattr(obj, "_compiled_call_impl", None),
+        # A class compiled in place, or an instance of one: its guarded __call__.
+        getattr(obj, "__call__", None),  # noqa: B004 (the attribute, not a callable test)
     ):
         state = getattr(candidate, FALLBACK_ATTR, None)
         if isinstance(state, FallbackState):
