@@ -495,6 +495,7 @@ def test_long_sides(torchcompat_compile_side, torchcompat_compile_counter):
 """
 
 
+@needs_torch  # the inner tests' torch_version marks decide on the installed torch
 def test_short_and_namespaced_names_both_work(pytester: pytest.Pytester) -> None:
     """Where no one else uses them, the short names do what the namespaced ones do."""
     pytester.makepyfile(SHORT_NAMES_TEST)
@@ -651,6 +652,7 @@ def test_shared(torchcompat_compile_side):
 """
 
 
+@needs_torch  # the inner tests' torch_version marks decide on the installed torch
 def test_marks_touch_only_the_tests_of_their_module(pytester: pytest.Pytester) -> None:
     """A module-level mark sets nothing on imported functions, torch's or a helper module's."""
     pytester.makepyfile(

@@ -51,22 +51,22 @@ def _what_safe_compile_does(facts: ReleaseFacts | None, disabled: bool) -> list[
             f"fullgraph=True with compilation off: {torch} warns once after running the body; "
             "safe_compile returns the eager object."
         )
-        lines.append(
-            "a fullgraph=True result reads torch._dynamo.config.disable and the force_eager "
-            "stance on each call and runs the original eagerly while either is set."
-        )
     else:
-        lines.append(
-            f"{torch} has no fullgraph compiled-frames check: safe_compile returns exactly "
-            "what torch.compile returns when compilation is on."
-        )
+        lines.append(f"{torch} has no fullgraph compiled-frames check.")
+    lines.append(
+        "every result reads torch._dynamo.config.disable (and, where needed, the force_eager "
+        "stance) on each call and runs the original eagerly, with dynamo off, while it is set."
+    )
     if facts.loose_env_parse:
         lines.append(
             f'{torch} turns dynamo off for any non-empty TORCH_COMPILE_DISABLE ("0" too); '
             'safe_compile applies torch 2.8\'s rule: only "1" disables.'
         )
     if disabled:
-        lines.append("compilation is off now: safe_compile returns objects uncompiled.")
+        lines.append(
+            "compilation is off now: safe_compile returns objects uncompiled (guarded, where a "
+            "runtime switch that can be undone is what turned it off)."
+        )
     return lines
 
 
