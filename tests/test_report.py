@@ -92,7 +92,9 @@ def test_report_says_what_safe_compile_does_here(capsys: pytest.CaptureFixture[s
     elif FACTS.fullgraph_check == "warn":
         assert "warns once after running the body" in text
     else:
-        assert "exactly what torch.compile returns" in text
+        assert "has no fullgraph compiled-frames check" in text
+    if FACTS is not None and FACTS.compile_usable:
+        assert "runs the original eagerly, with dynamo off, while it is set" in text
     if FACTS is not None and FACTS.loose_env_parse and FACTS.compile_usable:
         assert 'only "1" disables' in text
 
