@@ -362,6 +362,9 @@ def failing(gm, example_inputs):
     raise RuntimeError("backend cannot compile this")
 
 
+# Dynamo's first compile in a process, made by eight threads at once, can crash torch 2.11
+# (SIGSEGV): compile something on this thread first, as the suite in one process has.
+torch.compile(lambda x: x + 1, backend="eager")(torch.ones(1))
 compiled = safe_compile(
     lambda x: x * 2 + 1, fullgraph=sys.argv[1] == "True", backend=failing, fallback="eager"
 )
