@@ -18,11 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from scenario_table import render_scenarios
+from scenario_table import NO_FRAMES, call_phrase, render_scenarios
 
 __all__ = ["SWITCH_TITLES", "call_phrase", "case_phrase", "render", "write_table"]
 
-NO_FRAMES = "found no compiled frames"
 
 # The probe's switches, in table order, with what each one is.
 SWITCH_TITLES: dict[str, str] = {
@@ -34,25 +33,6 @@ SWITCH_TITLES: dict[str, str] = {
     "config.disable": "`torch._dynamo.config.disable = True` after wrapping, then back to False",
     "force_eager": '`torch.compiler.set_stance("force_eager")` after wrapping, then "default"',
 }
-
-
-def call_phrase(call: dict[str, Any]) -> str:
-    """One call, in words: compiled, eager, eager and warned, or ran the body and raised."""
-    error = call.get("error")
-    if error:
-        if NO_FRAMES in error:
-            return "**body ran, then RuntimeError**" if call["runs"] else "**RuntimeError**"
-        return f"**raises** `{error}`"
-    words = "compiled" if call["graph_runs"] else "eager"
-    if any(NO_FRAMES in w for w in call["warnings"]):
-        words += ", **warns**"
-    elif call["warnings"]:
-        words += f", warns `{call['warnings'][0]}`"
-    if call["runs"] != 1:
-        words += f" (body ran {call['runs']}x)"
-    if call.get("ok") is False:
-        words += " (**wrong result**)"
-    return words
 
 
 def case_phrase(case: dict[str, Any]) -> str:

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COMPOSITION_TITLES", "SCENARIO_SECTIONS", "render_scenarios", "scenario_phrase"]
+__all__ = [
+    "COMPOSITION_TITLES",
+    "SCENARIO_SECTIONS",
+    "call_phrase",
+    "render_scenarios",
+    "scenario_phrase",
+]
 
 NO_FRAMES = "found no compiled frames"
 
 
-def _short(call: dict[str, Any]) -> str:
-    """One call in a word or two; the bad outcomes in bold."""
+def call_phrase(call: dict[str, Any]) -> str:
+    """One call in a word or two (compiled, eager, warned, raised); the bad outcomes in bold."""
     if "wrap_error" in call:
         return f"**raises when wrapping** `{call['wrap_error']}`"
     error = call.get("error")
     if error:
-        return "**raises**" if NO_FRAMES in error else f"**raises** `{error}`"
+        if NO_FRAMES in error:
+            return "**body ran, then RuntimeError**" if call.get("runs") else "**RuntimeError**"
+        return f"**raises** `{error}`"
     words = "compiled" if call["graph_runs"] else "eager"
     if any(NO_FRAMES in w for w in call["warnings"]):
         words += ", **warns**"
@@ -63,12 +71,12 @@ COMPOSITION_TITLES: dict[str, str] = {
 
 def _after_phrase(call: dict[str, Any]) -> str:
     """A call with the switch off again: eager there means the code stays uncompiled."""
-    phrase = _short(call)
+    phrase = call_phrase(call)
     return "**uncompiled**" + phrase[len("eager") :] if phrase.startswith("eager") else phrase
 
 
 def _calls_phrase(calls: list[dict[str, Any]]) -> str:
-    phrases = [_short(c) for c in calls]
+    phrases = [call_phrase(c) for c in calls]
     return phrases[0] if len(set(phrases)) == 1 else ", then ".join(phrases)
 
 
