@@ -241,7 +241,7 @@ def worker_percall(rounds: int, off: bool) -> dict[str, Any]:
 def is_guard(fn: Any) -> bool:
     """Whether ``fn`` is a guard of safe_compile's: a guarded function result, or the guarded
     ``forward`` of a module result (a closure made by ``torchcompat._guard.guard``)."""
-    from torchcompat.compile import GUARDED_ATTR
+    from torchcompat._guard import GUARDED_ATTR
 
     return hasattr(fn, GUARDED_ATTR) or getattr(fn, "__qualname__", "").startswith("guard.<locals>")
 
@@ -267,7 +267,7 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
     import torch
 
     import torchcompat
-    from torchcompat import _runtime
+    from torchcompat import _config_read, _runtime
 
     real_compile = torch.compile
     plain_forward = getattr(compiled, "forward", None)
@@ -278,16 +278,16 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
 
     torch.compile = hand_back
     # The reader is settled once per process (_runtime._checked): make it again for "public".
-    saved_checked, saved_fast = _runtime._checked, _runtime.fast_disable_reader
+    saved_checked, saved_fast = _runtime._checked, _config_read.fast_disable_reader
     if reader == "public":
         _runtime._checked = None
-        _runtime.fast_disable_reader = lambda: None  # type: ignore[assignment]
+        _config_read.fast_disable_reader = lambda: None  # type: ignore[assignment]
     try:
         result = torchcompat.safe_compile(model, **kwargs)
     finally:
         torch.compile = real_compile
         _runtime._checked = saved_checked
-        _runtime.fast_disable_reader = saved_fast  # type: ignore[assignment]
+        _config_read.fast_disable_reader = saved_fast  # type: ignore[assignment]
     wrapper = result
     if result is compiled and plain_forward is not None:
         wrapper = compiled.forward
@@ -299,10 +299,10 @@ def install_guard(model: Any, compiled: Any, kwargs: dict[str, Any], reader: str
 
 def reader_info() -> dict[str, Any]:
     """Which ``config.disable`` read this torch got: the fast one for its shape, or the public."""
-    from torchcompat import _runtime
+    from torchcompat import _config_read, _runtime
 
     read = _runtime.disable_reader()
-    return {"reader": read.__name__, "fast": _runtime.fast_disable_reader() is not None}
+    return {"reader": read.__name__, "fast": _config_read.fast_disable_reader() is not None}
 
 
 def guard_cost(rounds: int) -> dict[str, Any]:
@@ -371,11 +371,8 @@ def guard_alone(rounds: int) -> dict[str, Any]:
     """
     import torch
 
-    from torchcompat import _guard
-    from torchcompat.version import installed_facts
+    from torchcompat import _guard, _runtime
 
-    facts = installed_facts()
-    assert facts is not None
     x = torch.ones(1)
     target = _fresh("def target(x):\n    return x\n", "target")
     original = _fresh("def target(x):\n    return x\n", "target")
@@ -389,7 +386,7 @@ def guard_alone(rounds: int) -> dict[str, Any]:
     }
     for fullgraph in (True, False):
         how = _guard.Guard(
-            stance=fullgraph and facts.fullgraph_check == "warn", state=None, rerun_safe=fullgraph
+            stance=_runtime.needs_stance(fullgraph), state=None, rerun_safe=fullgraph
         )
         guarded = _guard.guard(target, original, how)
         variants[f"guard, fullgraph={fullgraph}"] = lambda g=guarded: g(x)
@@ -519,6 +516,24 @@ def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return elapsed, cpu, done.stdout
 
 
+def _importtime_ms(py: str, env: dict[str, str]) -> float:
+    """``python -X importtime -c 'import torchcompat'``: the package's cumulative time, ms."""
+    done = subprocess.run(
+        [py, "-X", "importtime", "-c", "import torchcompat"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
+    for line in done.stderr.splitlines():
+        # "import time:  self [us] | cumulative | imported package"
+        parts = line.split("|")
+        if len(parts) == 3 and parts[2].strip() == "torchcompat":
+            return int(parts[1]) / 1e3
+    raise RuntimeError(f"no torchcompat line in -X importtime's output:\n{done.stderr}")
+
+
 def section_import(rounds: int) -> dict[str, Any]:
     py = sys.executable
     env = _env()
@@ -529,6 +544,7 @@ def section_import(rounds: int) -> dict[str, Any]:
     inproc: list[float] = []
     inproc_cpu: list[float] = []
     inproc_nobytecode: list[float] = []
+    importtime: list[float] = []
     env_nobytecode = _env(bytecode=False)
     torch_loaded = False
     packaging_loaded = False
@@ -551,7 +567,9 @@ def section_import(rounds: int) -> dict[str, Any]:
         )
         torch_loaded |= probe["torch_loaded"]
         packaging_loaded |= probe["packaging_loaded"]
+        importtime.append(_importtime_ms(py, env))
     return {
+        "importtime_ms": summarize(importtime),
         "bare_process_ms": summarize([b * 1e3 for b in bare]),
         "import_process_ms": summarize([i * 1e3 for i in imported]),
         "delta_ms": summarize([(i - b) * 1e3 for i, b in zip(imported, bare)]),
@@ -561,6 +579,56 @@ def section_import(rounds: int) -> dict[str, Any]:
         "in_process_import_no_bytecode_ms": summarize([s * 1e3 for s in inproc_nobytecode]),
         "torch_imported": torch_loaded,
         "packaging_imported": packaging_loaded,
+    }
+
+
+PLUGIN_SUITE = "def test_one():\n    assert True\n"
+
+
+def section_plugin(rounds: int) -> dict[str, Any]:
+    """pytest on a one-test suite with torchcompat's plugin and without it,
+    interleaved: the plugin's cost over pytest alone, with pytest's header (where the plugin adds
+    its line) and with ``-q`` (no header). Other plugins are not loaded in either (hypothesis
+    alone costs ~300 ms, with its own noise): ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, and
+    ``-p torchcompat.pytest_plugin`` loads this one as its pytest11 entry point would."""
+    py = sys.executable
+    env = _env(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    folder = Path(tempfile.mkdtemp(prefix="torchcompat-bench-plugin-"))
+    (folder / "test_one.py").write_text(PLUGIN_SUITE, encoding="utf-8")
+    (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    base = [py, "-m", "pytest", "-p", "no:cacheprovider", str(folder / "test_one.py")]
+    plugin = ["-p", "torchcompat.pytest_plugin"]
+    runs = {
+        "header_on": [*base, *plugin],
+        "header_off": base,
+        "quiet_on": [*base, "-q", *plugin],
+        "quiet_off": [*base, "-q"],
+    }
+    loaded = "torchcompat:" in _wall(runs["header_on"], env)[1]
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu_times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    rng = random.Random(3)
+    for name in names:  # warm the page cache
+        _wall(runs[name], env)
+    for _ in range(rounds):
+        rng.shuffle(names)
+        for name in names:
+            elapsed, cpu, _ = _timed(runs[name], env)
+            times[name].append(elapsed)
+            cpu_times[name].append(cpu)
+
+    def delta(kind: str, samples: dict[str, list[float]]) -> dict[str, Any]:
+        on, off = samples[f"{kind}_on"], samples[f"{kind}_off"]
+        return summarize([(a - b) * 1e3 for a, b in zip(on, off)])
+
+    return {
+        "plugin_loaded": loaded,
+        "pytest_alone_ms": summarize([t * 1e3 for t in times["header_off"]]),
+        "header_delta_ms": delta("header", times),
+        "header_delta_cpu_ms": delta("header", cpu_times),
+        "quiet_delta_ms": delta("quiet", times),
+        "quiet_delta_cpu_ms": delta("quiet", cpu_times),
     }
 
 
@@ -674,6 +742,11 @@ def main(argv: list[str] | None = None) -> int:
         "--import-rounds", type=int, default=40, help="rounds of the import measurement"
     )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only-import",
+        action="store_true",
+        help="measure the import and plugin sections alone (render.py needs a full run)",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args.rounds)))
@@ -699,6 +772,15 @@ def main(argv: list[str] | None = None) -> int:
     sections = result["sections"]
     print("import ...", file=sys.stderr)
     sections["import"] = section_import(args.import_rounds)
+    print("plugin ...", file=sys.stderr)
+    sections["plugin"] = section_plugin(args.import_rounds)
+    if args.only_import:
+        from importlib.metadata import version
+
+        result["kind"] = "import"
+        result["torch"] = {"version": version("torch")}
+        machine["loadavg_end"] = list(os.getloadavg())
+        return _write(result, args.out)
     print("startup ...", file=sys.stderr)
     sections["startup"] = section_startup(args.process_rounds)
     print("percall on ...", file=sys.stderr)
@@ -712,11 +794,16 @@ def main(argv: list[str] | None = None) -> int:
     result["torch"] = sections["percall_on"]["torch"]
     machine["loadavg_end"] = list(os.getloadavg())
     result["elapsed_s"] = (datetime.now(timezone.utc) - started).total_seconds()
+    return _write(result, args.out)
+
+
+def _write(result: dict[str, Any], out: Path | None) -> int:
+    """The run's JSON to ``out`` (--out), or to stdout without one."""
     text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-        print(f"wrote {args.out}", file=sys.stderr)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"wrote {out}", file=sys.stderr)
     else:
         print(text)
     return 0

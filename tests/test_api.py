@@ -19,6 +19,8 @@ import pytest
 
 from torchcompat.report import build_report
 
+from .conftest import needs_compile
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,13 +108,26 @@ CHANGELOG_HEAD = "# Changelog\n\n## [Unreleased]\n\n### Removed\n"
         (CHANGELOG_HEAD + "- BREAKING: `a.b` and\n  `c.d` changed.\n", {"a.b", "c.d"}),
         (CHANGELOG_HEAD + "- `torchcompat.unwrap` is gone.\n", set()),  # no BREAKING
         (CHANGELOG_HEAD + "\n## [0.1.0]\n- BREAKING: `old.name`\n", set()),  # released
+        # A release cut since the snapshot's (0.1.0): its breaks are still against the snapshot.
+        (
+            CHANGELOG_HEAD + "\n## [0.2.0] - x\n### Removed\n- BREAKING: `new.name`\n"
+            "\n## [0.1.0]\n- BREAKING: `old.name`\n",
+            {"new.name"},
+        ),
         ("# Changelog\n", set()),
     ],
 )
 def test_changelog_convention(changelog: str, recorded: set[str]) -> None:
-    """Only BREAKING bullets under Unreleased record names, in backticks, across lines."""
+    """Only BREAKING bullets newer than the 0.1.0 snapshot record names, in backticks."""
     api_check = _api_check()
-    assert api_check.recorded_breaks(changelog) == recorded
+    assert api_check.recorded_breaks(changelog, "0.1.0") == recorded
+
+
+def test_snapshot_release_heads_a_changelog_section() -> None:
+    """The snapshot's __version__ is a release of CHANGELOG (else only Unreleased would count)."""
+    release = _api_check().snapshot_release()
+    assert release is not None
+    assert f"\n## [{release}]" in CHANGELOG.read_text(encoding="utf-8")
 
 
 def _api_check() -> Any:
@@ -142,3 +157,57 @@ def test_a_breaking_change_fails_unless_recorded(tmp_path: Path) -> None:
     assert api_check.unrecorded(changes, CHANGELOG_HEAD) == changes
     recorded = CHANGELOG_HEAD + "- BREAKING: `torchcompat.introspect.unwrap` needs `depth`.\n"
     assert api_check.unrecorded(changes, recorded) == []
+
+
+# Pickled at a91197e (the layout before torchcompat._pickle), on torch 2.13.0, with
+# PYTHONPATH at a worktree of that commit:
+#   torch.manual_seed(0); pickle.dumps({
+#       "module": safe_compile(nn.Linear(2, 2), backend="eager", fullgraph=True),
+#       "in_place": safe_compile(nn.Linear(2, 2), backend="eager", in_place=True),
+#       "fallback": safe_compile(nn.Linear(2, 2), backend="eager", fallback="eager")},
+#       protocol=2)
+# Checked in rather than made at test time: the sdist's suite has no git history to build it.
+OLD_PICKLES = ROOT / "tests" / "fixtures" / "a91197e_results.pkl"
+
+
+@needs_compile
+def test_pickles_of_the_previous_layout_still_load() -> None:
+    """Results pickled by a91197e (torchcompat._modules.rebuild) load as guarded results."""
+    import pickle
+
+    import torch
+
+    from torchcompat import is_compiled, unwrap
+
+    loaded = pickle.loads(OLD_PICKLES.read_bytes())
+    assert sorted(loaded) == ["fallback", "in_place", "module"]
+    x = torch.ones(2)
+    for name, result in loaded.items():
+        assert is_compiled(result), name
+        assert sorted(result.state_dict()) == ["bias", "weight"], name
+        plain = unwrap(result)
+        torch.testing.assert_close(result(x), plain(x))
+
+
+@needs_compile
+def test_new_pickles_point_at_the_stable_names() -> None:
+    """A module result's pickle names torchcompat._pickle's functions, not _modules'."""
+    import pickle
+    import pickletools
+
+    import torch
+
+    from torchcompat import safe_compile
+
+    results = [
+        safe_compile(torch.nn.Linear(2, 2), backend="eager"),
+        safe_compile(torch.nn.Linear(2, 2), backend="eager", in_place=True),
+    ]
+    names = {
+        arg
+        for op, arg, _ in pickletools.genops(pickle.dumps(results, protocol=2))
+        if op.name == "GLOBAL" and isinstance(arg, str) and arg.startswith("torchcompat")
+    }
+    assert {"torchcompat._pickle rebuild", "torchcompat._pickle Recipe"} <= names
+    assert "torchcompat._pickle rebuild_in_place" in names
+    assert not {n for n in names if n.startswith("torchcompat._modules") and "rebuild" in n}

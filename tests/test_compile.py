@@ -70,7 +70,10 @@ def _kwargs_strategy() -> st.SearchStrategy[dict[str, Any]]:
         "shapes_spec": st.none(),
         "dynamic_shapes": st.none(),
     }
-    return st.fixed_dictionaries({}, optional={k: v for k, v in values.items() if k in accepted})
+    # torch.compile refuses mode and options together (2.0-2.15), and so does safe_compile.
+    return st.fixed_dictionaries(
+        {}, optional={k: v for k, v in values.items() if k in accepted}
+    ).filter(lambda kw: kw.get("mode") is None or kw.get("options") is None)
 
 
 @pytest.fixture
@@ -400,3 +403,23 @@ def test_unknown_keyword_is_named(off: bool, form: str, monkeypatch: pytest.Monk
     args = (_function(),) if form == "call" else ()
     with pytest.raises(TypeError, match=r"'fulgraph'.*did you mean 'fullgraph'"):
         safe_compile(*args, fulgraph=True)
+
+
+@needs_compile
+def test_safe_compile_says_once_that_it_assumes_the_facts_of_the_newest_release_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a torch newer than any release read, one TorchCompatWarning says whose facts it uses.
+
+    Planted next release: the installed release's facts are stubbed as 2.16's (torchcompat's own
+    lookup, not torch's behaviour); the real torch still compiles.
+    """
+    import torchcompat.compile as compile_module
+    from torchcompat._releases import facts_for
+
+    assert FACTS is not None
+    planted = facts_for((2, 16, 0), FACTS.python)
+    monkeypatch.setattr(compile_module, "installed_facts", lambda: planted)
+    monkeypatch.setattr(_warnings, "said", set())
+    with pytest.warns(TorchCompatWarning, match="newer than any release torchcompat has read"):
+        compile_module.safe_compile(lambda x: x + 1, backend="eager")

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from torchcompat import TorchCompatWarning, fallback_reason, safe_compile
-from torchcompat._fallback import FallbackState, with_fallback_backend
-from torchcompat.compile import is_compile_failure
+from torchcompat._fallback import FallbackState, is_compile_failure
+from torchcompat._fallback_backend import with_fallback_backend
 
 from .conftest import FACTS, TORCH, Counted, needs_compile, run_python
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+FALLBACK_PAGE = Path(__file__).resolve().parent.parent / "docs" / "fallback.md"
 
 
 @pytest.mark.parametrize("bad", ["Eager", "inductor", "lazy", True, 1])
@@ -273,7 +273,7 @@ def _lazy_backward_switch() -> bool:
 def test_failing_backward_compile(dynamo: Any) -> None:
     """AOTAutograd with a backward compiler that fails: where torch can compile the backward
     with the forward, the fallback's gradients equal eager's; before, backward() raises as with
-    raw torch.compile (README: where it cannot help)."""
+    raw torch.compile (docs/fallback.md: where it cannot help)."""
     from functorch.compile import make_boxed_func
     from torch._dynamo.backends.common import aot_autograd
 
@@ -471,7 +471,7 @@ def test_a_callable_backend_gets_what_torch_passes_it(dynamo: Any) -> None:
 
 @needs_compile
 def test_compiler_config_is_not_reported() -> None:
-    """README: get_compiler_config() of a fallback result is None, where raw torch's is
+    """docs/fallback.md: get_compiler_config() of a fallback result is None, where raw torch's is
     inductor's config (the backend torch sees is the fallback's wrapper)."""
     raw = torch.compile(Counted())
     if not hasattr(raw, "get_compiler_config"):
@@ -481,15 +481,15 @@ def test_compiler_config_is_not_reported() -> None:
 
 
 def _readme_block() -> str:
-    text = README.read_text(encoding="utf-8")
-    section = text.split('### When compilation itself fails: `fallback="eager"`', 1)[1]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+    """The first ```python block of docs/fallback.md."""
+    text = FALLBACK_PAGE.read_text(encoding="utf-8")
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 @needs_compile
 def test_readme_snippet_without_a_compiler_runs_eagerly_with_one_warning() -> None:
-    """README's snippet, as written, on a box with no C++ compiler (CXX names none): inductor
-    fails, the first call returns, one TorchCompatWarning, and fallback_reason says why."""
+    """docs/fallback.md's snippet, as written, on a box with no C++ compiler (CXX names none):
+    inductor fails, the first call returns, one TorchCompatWarning, and fallback_reason says why."""
     code = "import warnings\nwarnings.simplefilter('default')\n" + _readme_block()
     done = run_python(code, CXX="/nonexistent/c++")
     reason = done.stdout.strip().splitlines()[-1]

@@ -11,25 +11,22 @@ importing it replaces ``torch.compile`` with a wrapper that stores the keywords 
 module (``_compile_kwargs``); ``setup()`` then unwraps any ``OptimizedModule`` to ``_orig_mod``,
 wraps that (DDP for ``strategy="ddp"``) and compiles it again with ``torch.compile`` itself: the
 guard is gone. ``setup(..., _reapply_compile=False)`` keeps the result as it is, inside Fabric's
-wrappers: the recipe in README "With Lightning Fabric and DDP".
+wrappers: the recipe in docs/frameworks.md "With Lightning Fabric and DDP".
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .conftest import FACTS, needs_compile, run_python
-
-README = Path(__file__).resolve().parent.parent / "README.md"
+from .docs_pages import python_blocks
 
 PROBE = r"""
-import copy, json, os, socket, sys, warnings
+import copy, json, sys, warnings
 
 import torch
 from torchcompat import safe_compile
@@ -46,11 +43,8 @@ import torch.distributed as dist
 from torch._dynamo import config
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-os.environ["MASTER_ADDR"] = "127.0.0.1"
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    os.environ["MASTER_PORT"] = str(s.getsockname()[1])
-dist.init_process_group("gloo", rank=0, world_size=1)  # Fabric's "ddp" finds it and reuses it
+# An in-process store, no port to pick; Fabric's "ddp" finds the group and reuses it.
+dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
 FABRIC = {
     "auto": lightning_fabric.Fabric(accelerator="cpu", devices=1),
     "ddp": lightning_fabric.Fabric(accelerator="cpu", devices=1, strategy="ddp"),
@@ -117,10 +111,12 @@ def plain(wrap):
 
 
 def inner(model):
-    # The compiled object inside the framework's wrappers, as its class name.
+    # The compiled object inside the framework's wrappers: class names, "(guarded)" where the
+    # forward is safe_compile's guard (results are torch's exact OptimizedModule).
     seen = []
     while model is not None and len(seen) < 4:
-        seen.append(type(model).__name__)
+        guarded = hasattr(vars(model).get("forward"), "_torchcompat_compiled")
+        seen.append(type(model).__name__ + (" (guarded)" if guarded else ""))
         found = getattr(model, "_forward_module", None)
         model = getattr(model, "module", None) if found is None else found
     return "/".join(seen)
@@ -185,7 +181,7 @@ for name, (compose, pre, recompile) in COMPOSITIONS.items():
                 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
             row["steps"].append(step(model, optimizer, fabric, 7, net, backend))
 
-# README's block, as written, then the same three steps on what it made.
+# docs/frameworks.md's block, as written, then the same three steps on what it made.
 namespace = {}
 exec(sys.argv[1], namespace)
 model, optimizer, fabric = namespace["model"], namespace["optimizer"], namespace["fabric"]
@@ -219,10 +215,10 @@ pytestmark = [needs_compile, needs_lightning]
 
 
 def _readme_block() -> str:
-    """The README's Fabric example: the one Python block that calls ``fabric.setup``."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    """docs/frameworks.md's Fabric example: the one Python block that calls ``fabric.setup``."""
+    blocks = python_blocks()  # README.md and docs/*.md
     found = [block for block in blocks if "fabric.setup(" in block]
-    assert len(found) == 1, "README has one worked example with fabric.setup"
+    assert len(found) == 1, "the docs have one worked example with fabric.setup"
     return found[0]
 
 
@@ -262,7 +258,7 @@ def _assert_raw_poisoned(steps: list[dict[str, Any]], fullgraph: bool) -> None:
 
 FULLGRAPH = pytest.mark.parametrize("fullgraph", [True, False], ids=["fullgraph", "graph-breaks"])
 
-# Where the safe_compile result itself reaches the training step (SafeCompiledModule inside).
+# Where the safe_compile result itself reaches the training step (its guarded forward inside).
 KEPT = ["fabric-recipe", "fabric-ddp-recipe", "ddp-outside", "recompile"]
 
 
@@ -273,7 +269,7 @@ def test_guard_kept_through_framework(
 ) -> None:
     """Fabric with _reapply_compile=False, DDP around it, re-compiled by safe_compile: contract."""
     safe, raw = probe[f"{composition}/{fullgraph}/safe"], probe[f"{composition}/{fullgraph}/raw"]
-    assert "SafeCompiledModule" in safe["inner"], safe["inner"]
+    assert "OptimizedModule (guarded)" in safe["inner"], safe["inner"]
     _assert_contract(safe["steps"])
     _assert_raw_poisoned(raw["steps"], fullgraph)
 
@@ -287,7 +283,7 @@ def test_fabric_default_recompiles_with_raw_torch(
 ) -> None:
     """Fabric's default setup() re-compiles _orig_mod with torch.compile: raw torch's behaviour."""
     safe, raw = probe[f"{composition}/{fullgraph}/safe"], probe[f"{composition}/{fullgraph}/raw"]
-    assert "SafeCompiledModule" not in safe["inner"]
+    assert "(guarded)" not in safe["inner"]
     assert safe["inner"] == raw["inner"]
     assert "OptimizedModule" in safe["inner"], safe["inner"]
     _assert_raw_poisoned(safe["steps"], fullgraph)
@@ -332,7 +328,7 @@ def test_compiled_before_fabric_import_is_refused_by_setup(
 
 
 def test_readme_recipe(probe: dict[str, Any]) -> None:
-    """README's Fabric block runs as written and keeps the contract across three steps."""
+    """The docs' Fabric block runs as written and keeps the contract across three steps."""
     readme = probe["readme"]
-    assert "SafeCompiledModule" in readme["inner"], readme["inner"]
+    assert "OptimizedModule (guarded)" in readme["inner"], readme["inner"]
     assert readme["steps"] == [None, None, None]

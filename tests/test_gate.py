@@ -102,9 +102,12 @@ def test_on_when_nothing_says_off() -> None:
     assert compile_gate() == CompileGate(False, None, None)
 
 
-@needs_dynamo
+@needs_compile
 def test_runtime_config_disable_is_seen(dynamo: object) -> None:
-    """``torch._dynamo.config.disable = True`` turns the gate off while it is set."""
+    """``torch._dynamo.config.disable = True`` turns the gate off while it is set.
+
+    Only where this torch can compile here: elsewhere the release decides first (2.0 on 3.11).
+    """
     from torch._dynamo import config
 
     config.disable = True
@@ -116,6 +119,7 @@ def test_runtime_config_disable_is_seen(dynamo: object) -> None:
     assert compile_gate().switch != "config.disable"
 
 
+@needs_compile
 @pytest.mark.skipif(
     FACTS is None or not FACTS.has_set_stance, reason="torch.compiler.set_stance came in 2.6"
 )
@@ -164,7 +168,42 @@ def test_gate_reads_nothing_torch_has_not_loaded() -> None:
         "import sys, torch, torchcompat\n"
         "before = set(sys.modules)\n"
         "torchcompat.compile_gate()\n"
-        "added = sorted(m for m in set(sys.modules) - before if m.startswith('torch'))\n"
+        "added = sorted(m for m in set(sys.modules) - before if m.split('.')[0] == 'torch')\n"
         "assert not added, added\n"
     )
     run_python(code)
+
+
+@needs_dynamo
+def test_an_unusable_release_is_decided_before_the_runtime_switches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a release that cannot compile here the gate says so, not config.disable."""
+    import torch._dynamo
+
+    from torchcompat import gate
+
+    unusable = gate.CompileGate(True, "torch x's torch.compile refuses Python y", "python")
+    monkeypatch.setattr(gate, "_release", [unusable])
+    # Not monkeypatch.setattr: its undo deletes an attribute the module's __dict__ lacks, and
+    # deleting a torch config entry hides it for the rest of the process.
+    torch._dynamo.config.disable = True
+    try:
+        assert compile_gate() == unusable
+    finally:
+        torch._dynamo.config.disable = False
+
+
+@pytest.mark.parametrize(
+    "gate_tuple",
+    [CompileGate(False), CompileGate(True, "TORCH_COMPILE_DISABLE=1", "TORCH_COMPILE_DISABLE")],
+)
+def test_the_gate_is_a_tuple_of_its_fields(gate_tuple: CompileGate) -> None:
+    """CompileGate unpacks, compares, pickles and prints as (disabled, reason, switch)."""
+    import pickle
+
+    disabled, reason, switch = gate_tuple
+    assert (gate_tuple.disabled, gate_tuple.reason, gate_tuple.switch) == (disabled, reason, switch)
+    assert pickle.loads(pickle.dumps(gate_tuple)) == gate_tuple
+    assert type(pickle.loads(pickle.dumps(gate_tuple))) is CompileGate
+    assert repr(gate_tuple).startswith("CompileGate(disabled=")

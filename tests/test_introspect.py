@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -315,3 +316,79 @@ def test_in_place_with_disable_true_adds_no_wrapper(dynamo_if_any: Any) -> None:
     x = torch.randn(2, 3)
     with torch.no_grad():
         assert torch.allclose(model(x), model.linear(x).relu())
+
+
+def _plain(x: Any) -> Any:
+    return x + 1
+
+
+@needs_compile
+def test_a_renamed_orig_callable_is_said_and_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function result without _torchdynamo_orig_callable: a warning, and still compiled.
+
+    Planted next release: the attribute is deleted from torch.compile's real result (stubbing
+    torch's wrapper); is_compiled says True and unwrap follows ``__wrapped__``, both loudly.
+    """
+    from torchcompat import _warnings
+
+    _warnings.said.clear()
+    compiled = torch.compile(_plain, backend="eager")
+    del compiled._torchdynamo_orig_callable
+    with pytest.warns(TorchCompatWarning, match=rf"_torchdynamo_orig_callable.*{re.escape(TORCH)}"):
+        assert is_compiled(compiled)
+    _warnings.said.clear()
+    with pytest.warns(TorchCompatWarning, match="__wrapped__ is followed"):
+        assert unwrap(compiled) is _plain
+    _warnings.said.clear()
+
+
+@needs_compile
+def test_a_renamed_optimized_module_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without eval_frame.OptimizedModule, a compiled module is still recognised, loudly.
+
+    Planted next release: ``torch._dynamo.eval_frame.OptimizedModule`` is deleted for the test
+    (stubbing torch); the module torch.compile made before is still compiled, its original found.
+    """
+    import sys
+
+    from torchcompat import _warnings
+
+    _warnings.said.clear()
+    module = torch.nn.Linear(2, 2)
+    compiled = torch.compile(module, backend="eager")
+    monkeypatch.delattr(sys.modules["torch._dynamo.eval_frame"], "OptimizedModule")
+    with pytest.warns(TorchCompatWarning, match=rf"OptimizedModule.*{re.escape(TORCH)}") as said:
+        answers = (is_compiled(compiled), is_compiled(module), unwrap(compiled) is module)
+    assert answers == (True, False, True)
+    assert len(said) == 1, "said once"
+    _warnings.said.clear()
+
+
+@needs_compile
+def test_a_compiled_module_without_orig_mod_cannot_be_unwrapped() -> None:
+    """unwrap() of a compiled module without _orig_mod raises, naming the release: it never
+    hands back the compiled module as the original.
+
+    Planted next release: ``_orig_mod`` is removed from torch.compile's real module result.
+    """
+    compiled = torch.compile(torch.nn.Linear(2, 2), backend="eager")
+    del compiled._modules["_orig_mod"]
+    with pytest.raises(RuntimeError, match=rf"{re.escape(TORCH)} has no _orig_mod"):
+        unwrap(compiled)
+
+
+@needs_compile
+@pytest.mark.skipif(not HAS_MODULE_COMPILE, reason=f"{TORCH} has no nn.Module.compile")
+def test_a_renamed_compiled_call_impl_is_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release whose nn.Module lacks _compiled_call_impl: is_compiled says so, once.
+
+    Planted next release: the class attribute is deleted from torch.nn.Module for the test.
+    """
+    from torchcompat import _warnings
+
+    _warnings.said.clear()
+    module = torch.nn.Linear(2, 2)
+    monkeypatch.delattr(torch.nn.Module, "_compiled_call_impl")
+    with pytest.warns(TorchCompatWarning, match=rf"_compiled_call_impl.*{re.escape(TORCH)}"):
+        assert not is_compiled(module)
+    _warnings.said.clear()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import pytest
 from packaging.version import Version
@@ -16,11 +14,11 @@ from torchcompat.pytest_plugin import SIDES_MARK, VERSION_MARK
 from torchcompat.version import installed_facts
 
 from .conftest import FACTS, needs_torch
+from .docs_pages import python_blocks
 
 pytest_plugins = ["pytester"]
 
 USABLE = FACTS is not None and FACTS.compile_usable
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,14 +128,15 @@ def test_installing_registers_the_plugin(
 
 
 def test_loading_the_plugin_imports_no_torch(pytester: pytest.Pytester) -> None:
-    """A session whose tests use nothing of torchcompat never imports torch or the kit."""
+    """A session whose tests use nothing of torchcompat never imports torch or the kit, nor
+    packaging (~4 ms): the header reads torch's version and release without it."""
     pytester.makepyfile(
         """
         import sys
 
         def test_nothing_loaded():
-            loaded = [m for m in ("torch", "torchcompat.testing", "wrapt") if m in sys.modules]
-            assert loaded == []
+            heavy = ("torch", "torchcompat.testing", "wrapt", "packaging")
+            assert [m for m in heavy if m in sys.modules] == []
         """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
@@ -451,15 +450,15 @@ def test_compile_counter_fixture(pytester: pytest.Pytester) -> None:
 
 
 def _readme_example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    blocks = python_blocks()  # README.md and docs/*.md
     found = [block for block in blocks if "def test_torch_compile_disable" in block]
-    assert len(found) == 1, "README has one worked example with test_torch_compile_disable"
+    assert len(found) == 1, "the docs have one worked example with test_torch_compile_disable"
     return found[0]
 
 
 @needs_torch
 def test_readme_worked_example_passes(pytester: pytest.Pytester) -> None:
-    """The README's vLLM-style example runs green, on every release, in one process."""
+    """docs/testing-kit.md's vLLM-style example runs green, on every release, in one process."""
     pytester.makepyfile(test_config=_readme_example())
     result = pytester.runpytest_inprocess("-v", "-rs", "--strict-markers")
     # The on side needs a usable torch.compile; the torch_version(">=2.0") test, torch 2.0+.
@@ -698,3 +697,106 @@ def test_version_skip_points_at_the_test(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED [[]1[]] test_where.py:3: needs torch <0*"])
     assert "pytest_plugin.py" not in result.stdout.str()
+
+
+ORDER_TESTS = f"""
+import os
+import pytest
+from torchcompat import compile_gate
+
+OFF = "TORCH_COMPILE_DISABLE"  # the switch the gate names first once compile_disabled is set
+
+@pytest.fixture(scope="module")
+def shared():
+    # Broader scope: built once for the module, never under one test's switch.
+    return compile_gate().switch
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch):
+    # A suite's autouse set-up that clears the variable: it runs before the switch is set.
+    monkeypatch.delenv("TORCH_COMPILE_DISABLE", raising=False)
+
+@pytest.fixture
+def config():
+    return compile_gate().switch
+
+@pytest.fixture
+def model(config):
+    return config
+
+def test_short(config, model, shared, compile_disabled):
+    assert (config, model) == (OFF, OFF)
+    assert shared != OFF
+
+def test_long(model, torchcompat_compile_disabled):
+    assert model == OFF
+
+@pytest.mark.{SIDES_MARK}
+def test_sides(config, compile_side):
+    assert (config == OFF) == (compile_side == "off")
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_parametrized(n, config, compile_disabled):
+    assert config == OFF
+"""
+
+
+def test_switch_fixtures_are_set_before_the_tests_own(pytester: pytest.Pytester) -> None:
+    """compile_disabled and the off side are set before the test's other fixtures, any order."""
+    pytester.makepyfile(ORDER_TESTS)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    on = 1 if USABLE else 0
+    result.assert_outcomes(passed=5 + on, skipped=1 - on)
+
+
+TAKEN_CONFTEST = """
+import pytest
+
+@pytest.fixture
+def compile_disabled():
+    return "ours"
+"""
+
+
+@pytest.mark.parametrize("taken", ["ini-marker", "conftest-fixture", "none"])
+def test_header_names_the_short_names_a_suite_took(pytester: pytest.Pytester, taken: str) -> None:
+    """A suite's own compile_on_and_off marker or compile_disabled fixture is named in the header,
+    with its namespaced twin, as a line and not a warning (the run passes under -W error)."""
+    if taken == "ini-marker":
+        pytester.makeini("[pytest]\nmarkers =\n    compile_on_and_off: ours\n")
+    if taken == "conftest-fixture":
+        pytester.makeconftest(TAKEN_CONFTEST)
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)
+    lines = [line for line in result.stdout.lines if "leaves those names to it" in line]
+    if taken == "none":
+        assert lines == []
+        return
+    (line,) = lines
+    twin = {
+        "ini-marker": "marker compile_on_and_off (use @pytest.mark.torchcompat_compile_on_and_off)",
+        "conftest-fixture": "fixture compile_disabled (use torchcompat_compile_disabled)",
+    }[taken]
+    assert twin in line
+
+
+def test_the_plugin_loads_four_modules_until_a_hook_needs_more(pytester: pytest.Pytester) -> None:
+    """Without the header (-q) and with no test using the kit, a session loads four modules of
+    torchcompat: the package (lazy), the plugin, its names and its install option; nothing of
+    compile or the kit."""
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_loaded():
+            loaded = sorted(m for m in sys.modules if m.startswith("torchcompat"))
+            assert loaded == [
+                "torchcompat",
+                "torchcompat._plugin_install",
+                "torchcompat._plugin_names",
+                "torchcompat.pytest_plugin",
+            ]
+        """
+    )
+    pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -58,8 +58,9 @@ def test_python_refusal_matches_torch() -> None:
         return x
 
     if FACTS.refuses_python:
-        with pytest.raises(RuntimeError, match=r"not (yet )?supported"):
+        with pytest.raises(RuntimeError) as refused:
             torch.compile(f, disable=True)
+        assert str(refused.value).startswith(FACTS.python_refusal_texts), refused.value
     else:
         assert torch.compile(f, disable=True) is not None
 
@@ -124,6 +125,61 @@ def test_behaviour_table(
         loose,
         stance,
     )
+
+
+@pytest.mark.parametrize(
+    ("release", "python", "texts"),
+    [
+        ((2, 0, 1), (3, 11), ("Python 3.11+ not yet supported for torch.compile",)),
+        ((2, 0, 1), (3, 10), ()),
+        (
+            (2, 1, 2),
+            (3, 12),
+            (
+                "Python 3.12+ not yet supported for torch.compile",
+                "Dynamo is not supported on Python 3.12+",
+            ),
+        ),
+        ((2, 3, 1), (3, 12), ("Dynamo is not supported on Python 3.12+",)),
+        ((2, 5, 1), (3, 13), ("Dynamo is not supported on Python 3.13+",)),
+        ((2, 9, 1), (3, 14), ("torch.compile is not supported on Python 3.14+",)),
+        ((2, 9, 1), (3, 15), ("torch.compile is not supported on Python 3.14+",)),
+        ((2, 14, 1), (3, 15), ("torch.compile is not supported on Python 3.15+",)),
+        ((1, 13, 1), (3, 13), ()),
+    ],
+)
+def test_refusal_text_table(
+    release: tuple[int, ...], python: tuple[int, int], texts: tuple[str, ...]
+) -> None:
+    """torch's refusal texts per release (either neighbour's where a release was not read)."""
+    assert facts_for(release, python).python_refusal_texts == texts
+
+
+# Each row of the keyword deltas, as the whole set it yields (read from each wheel).
+KWARGS_2_0 = {"fullgraph", "dynamic", "backend", "mode", "options", "disable"}
+
+
+@pytest.mark.parametrize(
+    ("release", "kwargs"),
+    [
+        ((1, 13, 1), KWARGS_2_0),
+        ((2, 0, 1), KWARGS_2_0),
+        ((2, 11, 0), KWARGS_2_0),
+        ((2, 12, 1), KWARGS_2_0 | {"name", "recompile_limit"}),
+        ((2, 13, 0), KWARGS_2_0 | {"name", "recompile_limit", "isolate_recompiles", "shapes_spec"}),
+        (
+            (2, 14, 1),
+            KWARGS_2_0 | {"name", "recompile_limit", "isolate_recompiles", "dynamic_shapes"},
+        ),
+        (
+            (2, 15, 0),
+            KWARGS_2_0 | {"name", "recompile_limit", "isolate_recompiles", "dynamic_shapes"},
+        ),
+    ],
+)
+def test_compile_kwargs_table(release: tuple[int, ...], kwargs: set[str]) -> None:
+    """The keyword deltas add up to each release's whole keyword set."""
+    assert facts_for(release, (3, 11)).compile_kwargs == kwargs
 
 
 @pytest.mark.parametrize("bad", [(), (2, -1), ("2", "1"), (2.0,)])
@@ -239,12 +295,52 @@ def test_any_backend_name_is_judged_as_torch_judges_it(name: str) -> None:
         ((2, 0, 1), "anything", True),  # 2.0 ignores unknown modes
         ((2, 1, 2), "max-autotune-no-cudagraphs", True),
         ((2, 8, 0), "lite", False),
-        ((2, 9, 0), "lite", True),  # unread: between 2.8 (no lite) and 2.11 (lite), accepted
+        ((2, 9, 1), "lite", False),
+        ((2, 10, 0), "lite", True),
         ((2, 11, 0), "lite", True),
         ((2, 15, 0), "max-autotun", False),
     ],
 )
 def test_mode_table(release: tuple[int, ...], mode: str, accepted: bool) -> None:
-    """inductor's modes per release; an unread release refuses only what both neighbours do."""
+    """inductor's modes per release, as read from each wheel ("lite" came in 2.10)."""
     facts = facts_for(release, (3, 11))
     assert (_outcome(lambda: check_values({"mode": mode}, facts)) is None) is accepted
+
+
+def test_the_newest_release_read_is_the_newest_the_matrix_runs() -> None:
+    """``NEWEST_READ`` is the newest torch minor that tox.ini's envs install."""
+    import re
+    from pathlib import Path
+
+    from torchcompat._releases import NEWEST_READ
+
+    tox = (Path(__file__).resolve().parent.parent / "tox.ini").read_text(encoding="utf-8")
+    releases = {
+        tuple(int(part) for part in found.split(".")[:2])
+        for found in re.findall(r"torch\d+\s*:\s*torch\s*==\s*(\S+)", tox)
+    }
+    assert max(releases) == NEWEST_READ
+
+
+@pytest.mark.parametrize(
+    ("release", "expected"),
+    [
+        ((2, 15, 0), None),
+        ((2, 15, 3), None),
+        ((2, 1, 2), None),
+        ((2, 16, 0), "2.15"),
+        ((3, 0), "2.15"),
+    ],
+)
+def test_a_release_newer_than_every_read_one_is_assumed_from_the_newest(
+    release: tuple[int, ...], expected: str | None
+) -> None:
+    """Facts of a release nobody read come from the newest that was read, and that is said."""
+    from torchcompat._releases import assumed_from, newer_than_read
+
+    assert assumed_from(release) == expected
+    if expected is not None:
+        assert newer_than_read("2.16.0", expected) == (
+            "torch 2.16.0 is newer than any release torchcompat has read (newest: 2.15); "
+            "its facts are assumed from 2.15"
+        )

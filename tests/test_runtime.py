@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from torchcompat import _runtime, safe_compile
+from torchcompat import TorchCompatWarning, _config_read, _runtime, _warnings, safe_compile
 
 from .conftest import FACTS, TORCH, Counted, needs_compile, needs_dynamo
 
@@ -29,7 +29,7 @@ def unchecked(monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.mark.parametrize("value", VALUES)
 def test_every_release_gets_the_fast_read_and_it_agrees(unchecked: Any, value: Any) -> None:
     """Every released torch stores config.disable in a shape the fast read knows; it agrees."""
-    read = _runtime.fast_disable_reader()
+    read = _config_read.fast_disable_reader()
     assert read is not None, f"{TORCH}: no fast read, every call would pay the public read"
     unchecked.disable = value
     try:
@@ -54,14 +54,17 @@ def _layer(config: Any, forced: dict[str, bool]) -> Any:
 def test_a_disagreeing_fast_read_is_not_used(
     unchecked: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Planted: a layer the fast read cannot see says "off". The check falls back to the
-    public read, and a result runs eagerly while the layer says so (torch 2.13+ would raise)."""
+    """Planted (stubs torch's ConfigModule.__getattr__): a layer the fast read cannot see says
+    "off". The check warns and falls back to the public read, and a result runs eagerly while
+    the layer says so (torch 2.13+ would raise)."""
     import torch
 
     forced = {"on": True}
     monkeypatch.setattr(type(unchecked), "__getattr__", _layer(unchecked, forced))
+    monkeypatch.setattr(_warnings, "said", set())
     assert unchecked.disable is True
-    assert _runtime.fast_disable_reader() is None
+    with pytest.warns(TorchCompatWarning, match="storage shape"):
+        assert _config_read.fast_disable_reader() is None
     assert _runtime.disable_reader()() is True  # decided now: the public read
 
     forced["on"] = False

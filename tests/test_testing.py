@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+import types
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,8 +16,7 @@ import pytest
 from hypothesis import find, given, settings
 
 import torchcompat
-import torchcompat.compile as compile_module
-from torchcompat import compile_gate, safe_compile
+from torchcompat import _observers, compile_gate, safe_compile
 from torchcompat.testing import (
     SWITCHES,
     CompileCounter,
@@ -260,7 +260,7 @@ def test_counter_puts_torch_compile_back(raises: bool) -> None:
         if raises:
             raise KeyError("boom")
     assert getattr(torch, "compile", None) is before
-    assert compile_module.wrap_observers == []
+    assert _observers.wrap_observers == []
 
 
 def test_counters_nest_and_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,10 +270,10 @@ def test_counters_nest_and_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
         safe_compile(plain)
         with CompileCounter() as inner:
             safe_compile(plain)
-        assert len(compile_module.wrap_observers) == 1
+        assert len(_observers.wrap_observers) == 1
         safe_compile(plain)
     assert (outer.safe_compile_calls, inner.safe_compile_calls) == (3, 1)
-    assert compile_module.wrap_observers == []
+    assert _observers.wrap_observers == []
 
 
 def test_a_counter_counts_one_block() -> None:
@@ -385,13 +385,15 @@ def test_unknown_switch_is_named() -> None:
 
 
 @pytest.mark.skipif(
-    FACTS is not None and FACTS.has_set_stance and FACTS.compile_usable,
-    reason=f"{TORCH} has set_stance (2.6+) and can compile here: nothing is missing",
+    FACTS is not None and FACTS.has_set_stance,
+    reason=f"{TORCH} has set_stance (2.6+): no switch is missing",
 )
 def test_a_missing_switch_asked_alone_is_an_error() -> None:
     """Asking for a switch alone that this torch lacks says which release brings it."""
     assert FACTS is not None
-    # Where dynamo exists (2.0.1 on 3.11 too, which cannot compile) the stance is what is missing.
+    # Before 2.6 the stance is missing, whether or not torch compiles on this Python (2.0.1 on
+    # 3.11 and 2.5.1 on 3.13 cannot); without torch.compile (1.13) dynamo's config is too. From
+    # 2.6 nothing is missing, even where torch refuses this Python (2.9.1 on 3.14).
     if FACTS.has_compile:
         switch, match = "stance", r"no torch\.compiler\.set_stance \(it came in 2\.6\)"
     else:
@@ -584,6 +586,77 @@ def test_counter_refuses_when_records_vanish_in_the_block(monkeypatch: pytest.Mo
     assert "cannot count" in repr(counter)
 
 
+@needs_dynamo
+@pytest.mark.parametrize("key", ["unique_graphs", "calls_captured"])
+def test_counter_refuses_a_renamed_counter_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, key: str
+) -> None:
+    """A release whose dynamo counts under another key: counting is an error, never 0.
+
+    Planted next release: torch._dynamo.output_graph is stubbed by a module whose source counts
+    ``counters["stats"]["<key>_v2"]``, the upstream rename that would leave ours at 0 for ever.
+    """
+    import torch._dynamo  # noqa: F401
+
+    source = tmp_path / "output_graph.py"
+    kept = ({"unique_graphs", "calls_captured"} - {key}).pop()
+    source.write_text(
+        f'counters["stats"]["{key}_v2"] += 1\ncounters["stats"]["{kept}"] += 1\n',
+        encoding="utf-8",
+    )
+    stub = types.ModuleType("torch._dynamo.output_graph")
+    stub.__file__ = str(source)
+    monkeypatch.setitem(sys.modules, "torch._dynamo.output_graph", stub)
+    with pytest.raises(RecordsMissing, match=rf"cannot count.*{key}"):
+        CompileCounter().__enter__()
+    with pytest.raises(RecordsMissing), assert_no_compilation():
+        pass
+
+
+@needs_compile
+def test_reset_says_when_dynamos_reset_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release without torch._dynamo.reset: one TorchCompatWarning naming it and the release.
+
+    Planted next release: ``torch._dynamo.reset`` is deleted for the test (stubbing torch).
+    """
+    import torch._dynamo
+
+    from torchcompat import TorchCompatWarning, _warnings
+
+    _warnings.said.clear()
+    monkeypatch.delattr(torch._dynamo, "reset")
+    release = re.escape(str(torchcompat.torch_version()))
+    with pytest.warns(TorchCompatWarning, match=rf"torch {release}.*torch\._dynamo\.reset"):
+        reset_compilation()
+    _warnings.said.clear()
+
+
+@needs_compile
+def test_reset_says_when_reset_code_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where reset keeps skip marks and reset_code is gone: a warning naming it, then a reset.
+
+    Planted next release: ``torch._dynamo.eval_frame.reset_code`` is deleted and the release is
+    taken to keep skip marks (the facts of torch before 2.11), stubbing torch and the table.
+    """
+    import torch._dynamo
+
+    from torchcompat import TorchCompatWarning, _warnings
+    from torchcompat._releases import facts_for
+    from torchcompat.testing import reset as reset_module
+
+    _warnings.said.clear()
+    # On Python 3.11: 2.10 refuses 3.15, and reset does nothing where torch cannot compile.
+    monkeypatch.setattr(reset_module, "installed_facts", lambda: facts_for((2, 10), (3, 11)))
+    monkeypatch.delattr(sys.modules["torch._dynamo.eval_frame"], "reset_code")
+    calls: list[None] = []
+    real_reset = torch._dynamo.reset
+    monkeypatch.setattr(torch._dynamo, "reset", lambda: calls.append(real_reset()))
+    with pytest.warns(TorchCompatWarning, match=r"reset_code is missing"):
+        reset_compilation()
+    assert len(calls) == 1, "dynamo's own reset still ran"
+    _warnings.said.clear()
+
+
 def test_counter_repr_shows_its_state_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """repr() says whether the counter is counting and shows every count."""
     monkeypatch.setenv("TORCH_COMPILE_DISABLE", "1")
@@ -607,6 +680,26 @@ def test_the_kit_is_a_package_of_small_modules() -> None:
     for name in kit.__all__:
         home = getattr(getattr(kit, name), "__module__", "torchcompat.testing.switches")
         assert home.startswith("torchcompat.testing."), name
+
+
+def test_every_module_is_small_and_says_what_it_exports() -> None:
+    """Each module of the package (the kit's too) is at most ~300 lines and has ``__all__``:
+    one grown past that is split by what it holds (the house style)."""
+    import ast
+
+    import torchcompat
+
+    for path in sorted(Path(torchcompat.__file__).parent.rglob("*.py")):
+        text = path.read_text("utf-8")
+        assert len(text.splitlines()) <= 300, f"{path.name}: {len(text.splitlines())} lines"
+        names = {
+            target.id
+            for node in ast.parse(text).body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)
+        }
+        assert "__all__" in names, f"{path.name} has no __all__"
 
 
 # --- hypothesis strategies --------------------------------------------------------------------

@@ -86,12 +86,14 @@ def test_torch_version_agrees_with_metadata() -> None:
 IMPORT_ORDER = """
 import sys
 from torchcompat import torch_version
-from torchcompat.version import _installed_version
+from torchcompat.version import _installed_text, _installed_version
 before = torch_version()
 assert "torch" not in sys.modules, "torch_version() imported torch"
 import torch
 cached = torch_version()
-_installed_version.cache_clear()  # as if torch_version() were first called after import torch
+# As if torch_version() were first called after import torch.
+_installed_text.cache_clear()
+_installed_version.cache_clear()
 after = torch_version()
 print(before, cached, after, torch.__version__)
 """
@@ -102,3 +104,33 @@ def test_torch_version_is_the_build_whatever_the_import_order() -> None:
     """Before and after import torch, torch_version() is torch.__version__, local label and all."""
     before, cached, after, imported = run_python(IMPORT_ORDER).stdout.split()
     assert before == cached == after == str(Version(imported)), (before, after, imported)
+
+
+_SHAPES = st.one_of(
+    st.from_regex(r"\A\d{1,3}(\.\d{1,3}){0,3}(\+[a-z0-9]{1,6}(\.[a-z0-9]{1,4})?)?\Z"),
+    st.sampled_from(
+        ["2.12.0rc2", "2.12.0.dev20260101+cpu", "1!2.13.0", "2.13.0+", "2.13.0+cu.", "2..1", "v2.1"]
+    ),
+    st.text(alphabet="0123456789.+-_!abcrdevpostCPU", max_size=16),
+)
+
+
+@given(text=_SHAPES)
+def test_plain_release_is_packagings_release_or_left_to_it(text: str) -> None:
+    """The packaging-free parse of the header agrees with packaging wherever it answers, and
+    answers for every plain build (``2.13.0``, ``2.15.0+cu132``)."""
+    from packaging.version import InvalidVersion
+
+    from torchcompat.version import _plain_release
+
+    release = _plain_release(text)
+    try:
+        parsed = Version(text)
+    except InvalidVersion:
+        assert release is None, text
+        return
+    if release is not None:
+        assert release == parsed.release, text
+    elif parsed.epoch == 0 and parsed.pre is None and parsed.dev is None and parsed.post is None:
+        # Plain releases are answered, whatever packaging would normalize in the text.
+        assert text != str(parsed), text

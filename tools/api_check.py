@@ -4,12 +4,13 @@
     python3 tools/api_check.py --update   # record the current API as the baseline (a release)
 
 The baseline is api/torchcompat.json, griffe's own dump of the package (``griffe dump``
-format). Nothing has been released yet (CHANGELOG: 0.1.0 under Unreleased), so the baseline is
-the API as first recorded for 0.1.0; from the first release on, ``--update`` is part of cutting
-each release, so the baseline is always the last released API.
+format), recorded for 0.1.0; ``--update`` is part of publishing a release, so the baseline is
+the last published API. The snapshot carries its own ``__version__``.
 
-A breaking change passes only when CHANGELOG records it: under ``## [Unreleased]``, a bullet
-that contains ``BREAKING`` and names, in backticks, the changed object's path or a parent of it
+A breaking change passes only when CHANGELOG records it: in a section newer than the snapshot's
+release (``## [Unreleased]``, and any release cut in CHANGELOG since the snapshot was taken, such
+as 0.2.0 against the 0.1.0 snapshot), a bullet that contains ``BREAKING`` and names, in backticks,
+the changed object's path or a parent of it
 (``- BREAKING: `torchcompat.testing.CompileCounter.expect` takes ...``). Stdlib and griffe only.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import griffe
 
-__all__ = ["breaking_changes", "main", "recorded_breaks", "unrecorded"]
+__all__ = ["breaking_changes", "main", "recorded_breaks", "snapshot_release", "unrecorded"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = ROOT / "api" / "torchcompat.json"
@@ -58,21 +59,41 @@ def breaking_changes(snapshot: Path = SNAPSHOT, root: Path = ROOT) -> list[tuple
     return [(b.obj.path, b.explain(style=style)) for b in griffe.find_breaking_changes(old, new)]
 
 
-def unrecorded(changes: list[tuple[str, str]], changelog: str) -> list[tuple[str, str]]:
-    """The ``changes`` that CHANGELOG's Unreleased section does not record as BREAKING."""
-    recorded = recorded_breaks(changelog)
+def snapshot_release(snapshot: Path = SNAPSHOT) -> str | None:
+    """The ``__version__`` the snapshot recorded (the release it is the API of), or None."""
+    data = json.loads(snapshot.read_text(encoding="utf-8"))
+    value = data.get("members", {}).get("__version__", {}).get("value")
+    return value.strip("'\"") if isinstance(value, str) else None
+
+
+def unrecorded(
+    changes: list[tuple[str, str]], changelog: str, baseline: str | None = None
+) -> list[tuple[str, str]]:
+    """The ``changes`` that CHANGELOG does not record as BREAKING since ``baseline``."""
+    recorded = recorded_breaks(changelog, baseline)
     return [(path, why) for path, why in changes if not _covered(path, recorded)]
 
 
-def recorded_breaks(changelog: str) -> set[str]:
-    """The backticked paths on BREAKING bullets of CHANGELOG's Unreleased section."""
-    match = re.search(r"^## \[Unreleased\][^\n]*\n(.*?)(?=^## |\Z)", changelog, re.M | re.S)
-    if match is None:
-        return set()
+def _sections_since(changelog: str, baseline: str | None) -> str:
+    """Unreleased and every release above ``## [baseline]`` (the snapshot's when None); only
+    Unreleased where CHANGELOG has no such release (fail closed)."""
+    baseline = snapshot_release() if baseline is None else baseline
+    start = re.search(r"^## \[Unreleased\][^\n]*\n", changelog, re.M)
+    if start is None:
+        return ""
+    rest = changelog[start.end() :]
+    end = re.search(rf"^## \[{re.escape(baseline)}\]", rest, re.M) if baseline else None
+    if end is None:
+        end = re.search(r"^## ", rest, re.M)
+    return rest if end is None else rest[: end.start()]
+
+
+def recorded_breaks(changelog: str, baseline: str | None = None) -> set[str]:
+    """The backticked paths on BREAKING bullets of CHANGELOG's sections since ``baseline``."""
     names: set[str] = set()
     bullet = ""
-    for line in [*match.group(1).splitlines(), "- "]:
-        if line.startswith("- ") or not line.strip():
+    for line in [*_sections_since(changelog, baseline).splitlines(), "- "]:
+        if line.startswith(("- ", "#")) or not line.strip():
             if "BREAKING" in bullet:
                 names.update(re.findall(r"`([A-Za-z_][\w.]*)`", bullet))
             bullet = line if line.startswith("- ") else ""
@@ -97,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"api: recorded {SNAPSHOT.relative_to(ROOT)}")
         return 0
     found = breaking_changes()
-    missing = unrecorded(found, CHANGELOG.read_text(encoding="utf-8"))
+    missing = unrecorded(found, CHANGELOG.read_text(encoding="utf-8"), snapshot_release())
     for path, why in found:
         status = "NOT RECORDED" if (path, why) in missing else "recorded"
         print(f"api: {status}: {path}: {why}")

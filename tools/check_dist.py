@@ -26,6 +26,8 @@ SDIST_NEEDS = (
     "tox.ini",
     "setup.cfg",
     "pyproject.toml",
+    "setup.py",
+    "torchcompat-install.pth",
     "MANIFEST.in",
     "tests/__init__.py",
     "tests/conftest.py",
@@ -34,7 +36,7 @@ SDIST_NEEDS = (
     "docs/compatibility.md",
     "torchcompat/py.typed",
 )
-WHEEL_NEEDS = ("torchcompat/__init__.py", "torchcompat/py.typed")
+WHEEL_NEEDS = ("torchcompat/__init__.py", "torchcompat/py.typed", "torchcompat-install.pth")
 
 
 def _one(dist: Path, pattern: str) -> Path:

@@ -120,9 +120,21 @@ def _broken(case: dict[str, Any]) -> bool:
     return any(not after[name].get("graph_runs") for name in must_compile if name in after)
 
 
+def python_of(run: dict[str, Any]) -> str:
+    """The run's Python as major.minor ("3.13")."""
+    return ".".join(str(run["build"]["python"]).split(".")[:2])
+
+
+def run_key(run: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Table order: by Python, then by torch release."""
+    public = str(run["build"]["torch"]).split("+")[0]
+    release = tuple(int(p) if p.isdigit() else 0 for p in public.split("."))
+    return tuple(int(p) for p in python_of(run).split(".")), release
+
+
 def _summary_row(run: dict[str, Any], table: dict[tuple[Any, ...], dict[str, str]]) -> str:
     """One release's row of the summary; fills ``table`` with its cells on the way."""
-    release = run["build"]["torch"]
+    release = f"{run['build']['torch']} {python_of(run)}"
     counts = {"raw": 0, "safe": 0}
     total = 0
     for case in run["scenarios"]:
@@ -136,7 +148,8 @@ def _summary_row(run: dict[str, Any], table: dict[tuple[Any, ...], dict[str, str
         # torch.compile(result) is torch's own outer wrapper: counted for raw only.
         outer = case["api"] == "safe" and case["composition"] == "raw-outer"
         counts[case["api"]] += _broken(case) and not outer and not (case["api"] == "safe" and said)
-    return f"| {release} | {total} | {counts['raw']} | {counts['safe']} |"
+    label = f"{run['build']['torch']} | {python_of(run)}"
+    return f"| {label} | {total} | {counts['raw']} | {counts['safe']} |"
 
 
 def render_scenarios(runs: list[dict[str, Any]]) -> list[str]:
@@ -160,8 +173,8 @@ def render_scenarios(runs: list[dict[str, Any]]) -> list[str]:
         "TorchCompatWarning where torch cannot compile here, and `torch.compile(result)`, which "
         "is torch's own wrapper.",
         "",
-        "| torch | scenarios | broken with raw torch.compile | broken with safe_compile |",
-        "| --- | --- | --- | --- |",
+        "| torch | Python | scenarios | broken with raw torch.compile | broken with safe_compile |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         lines.append(_summary_row(run, table))
@@ -170,24 +183,26 @@ def render_scenarios(runs: list[dict[str, Any]]) -> list[str]:
         lines += [
             f"### {title}",
             "",
-            "| composition | fullgraph | torch | raw torch.compile | safe_compile |",
-            "| --- | --- | --- | --- | --- |",
+            "| composition | fullgraph | torch | Python | raw torch.compile | safe_compile |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for comp, comp_title in COMPOSITION_TITLES.items():
             for fullgraph in (True, False):
                 cells = table.get((switch, timing, comp, fullgraph), {})
-                groups: list[tuple[list[str], tuple[str, str]]] = []
+                groups: list[tuple[list[str], tuple[str, str, str]]] = []
                 for run in runs:
-                    release = run["build"]["torch"]
-                    pair = (cells.get(f"{release} raw", "-"), cells.get(f"{release} safe", "-"))
-                    if groups and groups[-1][1] == pair:
+                    release, python = run["build"]["torch"], python_of(run)
+                    key = f"{release} {python}"
+                    cell = (python, cells.get(f"{key} raw", "-"), cells.get(f"{key} safe", "-"))
+                    if groups and groups[-1][1] == cell:
                         groups[-1][0].append(release)
                     else:
-                        groups.append(([release], pair))
-                for releases, (raw_cell, safe_cell) in groups:
+                        groups.append(([release], cell))
+                for releases, (python, raw_cell, safe_cell) in groups:
                     span = releases[0] if len(releases) == 1 else f"{releases[0]} - {releases[-1]}"
                     lines.append(
-                        f"| {comp_title} | {fullgraph} | {span} | {raw_cell} | {safe_cell} |"
+                        f"| {comp_title} | {fullgraph} | {span} | {python} | {raw_cell} | "
+                        f"{safe_cell} |"
                     )
         lines.append("")
     return lines

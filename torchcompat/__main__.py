@@ -1,7 +1,9 @@
-"""``python -m torchcompat [--json] [--check [--timeout S] [--device D]]``.
+"""``python -m torchcompat [--json] [--check [--timeout S] [--device D]]``, and ``run``.
 
 What torch.compile and safe_compile do here; with ``--check``, whether compilation really works
-(exit statuses in :mod:`torchcompat._check`).
+(exit statuses in :mod:`torchcompat._check`). ``python -m torchcompat run script.py [args]``
+(or ``run -m module [args]``) runs a program with torchcompat installed
+(:mod:`torchcompat._runner`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import json
 import sys
 
-from torchcompat.report import build_report, format_report
+from torchcompat.report import build_report, format_check, format_report
 
 __all__ = ["main"]
 
@@ -31,11 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     0 without ``--check``; with it, 0 when compilation works, 1 when it should but does not,
     3 when it is not expected to (a switch is on, or this torch cannot compile here).
     """
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["run"]:
+        from torchcompat._runner import run
+
+        return run(words[1:])
     from torchcompat._check import DEFAULT_TIMEOUT_S, run_check
 
     parser = argparse.ArgumentParser(
         prog="python -m torchcompat",
-        description="Report torch, Python, the compile switches, and what safe_compile does.",
+        description="Report torch, Python, the compile switches, and what safe_compile does. "
+        "'python -m torchcompat run script.py [args]' (or 'run -m module [args]') runs a program "
+        "with every torch.compile in it as safe_compile.",
         epilog="--check exits 0 when compilation works, 1 when it should but does not, 3 when "
         "it is not expected to (a switch is on, or this torch cannot compile on this Python).",
     )
@@ -64,8 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report()
     status = 0
     if args.check:
-        report["check"] = run_check(args.timeout, args.device)
+        # The lines known at once go out first; while the child compiles (tens of seconds),
+        # what it does and the time so far go to stderr, so stdout stays the report (or the
+        # one JSON object) alone.
+        if not args.json:
+            print(format_report(report), flush=True)
+        report["check"] = run_check(args.timeout, args.device, progress=sys.stderr)
         status = report["check"]["exit_status"]
+        if not args.json:
+            print(format_check(report["check"]))
+            return int(status)
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:

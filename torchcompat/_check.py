@@ -20,7 +20,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Any
+import time
+from typing import Any, TextIO
 
 from torchcompat.gate import compile_gate
 
@@ -29,6 +30,7 @@ __all__ = [
     "EXIT_BROKEN",
     "EXIT_NOT_EXPECTED",
     "EXIT_WORKS",
+    "HEARTBEAT_S",
     "run_check",
 ]
 
@@ -37,15 +39,24 @@ EXIT_BROKEN = 1
 EXIT_NOT_EXPECTED = 3
 #: Inductor's first compile of a tiny function takes 10-45 s on a small, busy CPU.
 DEFAULT_TIMEOUT_S = 300.0
+#: Seconds between two "still compiling" lines while the check runs.
+HEARTBEAT_S = 5.0
 _MARK = "torchcompat-check:"
 
 
-def run_check(timeout_s: float = DEFAULT_TIMEOUT_S, device: str = "auto") -> dict[str, Any]:
+def run_check(
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    device: str = "auto",
+    progress: TextIO | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
+) -> dict[str, Any]:
     """Compile a tiny function and module with the default backend in a fresh interpreter.
 
     ``device`` is ``"auto"`` (CUDA where a GPU is visible, else the CPU), ``"cpu"`` or
-    ``"cuda"``. Returns a JSON-ready dict: ``works``, ``expected``, ``exit_status``, ``reason``
-    (one sentence, ``None`` when it works), ``torch_build``, ``cuda``, ``device``,
+    ``"cuda"``. With ``progress`` (a stream), says there what it is doing when it starts, the
+    elapsed time every ``heartbeat_s`` seconds while the child compiles, and when it is done,
+    flushing each line. Returns a JSON-ready dict: ``works``, ``expected``, ``exit_status``,
+    ``reason`` (one sentence, ``None`` when it works), ``torch_build``, ``cuda``, ``device``,
     ``first_compile_s``, ``module_compile_s``, ``timeout_s``.
 
     Raises:
@@ -77,7 +88,14 @@ def run_check(timeout_s: float = DEFAULT_TIMEOUT_S, device: str = "auto") -> dic
             else f"not tried: compilation is switched off ({gate.reason})"
         )
         return result
-    probe = _run_probe(timeout_s, device)
+    say = _Progress(progress)
+    say(
+        f"compiling a tiny function and module with the default backend in a fresh "
+        f"interpreter (device {device}, time limit {timeout_s:g} s; inductor's first compile "
+        "can take a minute)"
+    )
+    probe = _run_probe(timeout_s, device, say, heartbeat_s)
+    say(f"done in {say.elapsed():.1f} s")
     result.update({k: probe.get(k) for k in ("torch_build", "cuda", "device")})
     result.update({k: probe.get(k) for k in ("first_compile_s", "module_compile_s")})
     result["reason"] = _failure_sentence(probe, timeout_s)
@@ -87,7 +105,22 @@ def run_check(timeout_s: float = DEFAULT_TIMEOUT_S, device: str = "auto") -> dic
     return result
 
 
-def _run_probe(timeout_s: float, device: str) -> dict[str, Any]:
+class _Progress:
+    """Lines of ``torchcompat --check: ...`` on a stream, flushed; nothing without one."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def __call__(self, what: str) -> None:
+        if self.stream is not None:
+            print(f"torchcompat --check: {what}", file=self.stream, flush=True)
+
+
+def _run_probe(timeout_s: float, device: str, say: _Progress, heartbeat_s: float) -> dict[str, Any]:
     """Run :func:`_probe` in a fresh interpreter; its findings, or how the child failed."""
     code = f"from torchcompat._check import _probe; _probe({device!r})"
     with tempfile.TemporaryDirectory(prefix="torchcompat-check-") as caches:
@@ -105,8 +138,18 @@ def _run_probe(timeout_s: float, device: str) -> dict[str, Any]:
             env=env,
             start_new_session=posix,
         )
+        deadline = time.monotonic() + timeout_s
         try:
-            out, err = child.communicate(timeout=timeout_s)
+            while True:
+                left = deadline - time.monotonic()
+                try:
+                    # Waiting again after a TimeoutExpired is allowed: nothing is lost.
+                    out, err = child.communicate(timeout=max(min(heartbeat_s, left), 0.001))
+                    break
+                except subprocess.TimeoutExpired:
+                    if left <= heartbeat_s:
+                        raise
+                    say(f"still importing torch and compiling, {say.elapsed():.0f} s elapsed")
         except subprocess.TimeoutExpired:
             if posix:
                 os.killpg(child.pid, 9)
@@ -157,6 +200,22 @@ def _error_sentence(error: dict[str, Any]) -> str:
     return f"compilation failed: {error['chain'][0]}: {message}"
 
 
+def _agrees(got: Any, want: Any) -> bool:
+    """Whether a compiled result is eager's, as ``torch.testing.assert_close`` judges it (its
+    tolerances for the dtype: float32 rtol 1.3e-6, atol 1e-5).
+
+    Not ``allclose``'s defaults: their atol of 1e-8 calls a last-bit difference in inductor's
+    sin wrong where the result is near 0 (6 in 3,000 random inputs on 2.14.1, failing a CI run).
+    """
+    import torch.testing
+
+    try:
+        torch.testing.assert_close(got, want)
+    except AssertionError:
+        return False
+    return True
+
+
 def _probe(device: str) -> None:  # pragma: no cover - runs in the child
     """The child's side: compile, run, compare with eager; print the findings as JSON."""
     import time
@@ -179,6 +238,8 @@ def _probe(device: str) -> None:  # pragma: no cover - runs in the child
     def f(x: Any) -> Any:
         return x.sin() * 2 + 1
 
+    # Fixed inputs, so that a check's verdict does not vary run to run.
+    torch.manual_seed(0)
     x = torch.randn(16, device=found["device"])
     module = torch.nn.Linear(8, 4).to(found["device"])
     inputs = torch.randn(2, 8, device=found["device"])
@@ -201,7 +262,7 @@ def _probe(device: str) -> None:  # pragma: no cover - runs in the child
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         found["error"] = {"chain": chain, "message": lines[0] if lines else ""}
         return report()
-    if not (torch.allclose(got, f(x)) and torch.allclose(got_module, want_module)):
+    if not (_agrees(got, f(x)) and _agrees(got_module, want_module)):
         found["wrong"] = "the compiled results differ from eager ones"
     else:
         from torch._dynamo.utils import counters

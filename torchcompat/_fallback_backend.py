@@ -14,31 +14,27 @@ import copy
 import inspect
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from torchcompat._fallback import FallbackState
+from torchcompat import _internals
+from torchcompat._fallback import FallbackState
 
-__all__ = ["FallbackBackend", "resolve_backend"]
-
-# Exceptions a backend raises that dynamo gives a meaning of its own (restart the analysis, skip
-# the frame, a graph break, an IndexError it passes to the user): never a failure to fall back
-# from. Looked up by name; a name a release lacks is simply absent there.
-_DYNAMO_SIGNALS = ("RestartAnalysis", "SkipFrame", "TorchRuntimeError", "UserError")
+__all__ = ["FallbackBackend", "resolve_backend", "with_fallback_backend"]
 
 
 def _passes_through(exc: BaseException) -> bool:
+    """Whether a backend's ``exc`` is dynamo's to handle, never a failure to fall back from.
+
+    Exceptions dynamo gives a meaning of its own (restart the analysis, skip the frame, the
+    fake-tensor errors it breaks the graph on, the user's errors found while tracing, an
+    IndexError it passes to the user): :data:`torchcompat._internals.DYNAMO_SIGNALS` and
+    ``USER_ERRORS``. Where this torch lacks one its release should have, everything passes
+    through: no fallback rather than a wrong one (one warning names the class).
+    """
     if isinstance(exc, IndexError):
         return True  # torch 2.13 passes these on as the user's dim errors
-    dynamo_exc = sys.modules.get("torch._dynamo.exc")
-    found: list[type] = []
-    for name in _DYNAMO_SIGNALS:
-        cls = getattr(dynamo_exc, name, None)
-        if isinstance(cls, type):
-            found.append(cls)
-    # The fake-tensor errors on which dynamo breaks the graph instead of failing (2.1+).
-    allowed = getattr(dynamo_exc, "exceptions_allowed_to_be_fallback", ())
-    return isinstance(exc, (*found, *allowed))
+    signals = _internals.classes(_internals.DYNAMO_SIGNALS + _internals.USER_ERRORS)
+    return signals is None or isinstance(exc, signals)
 
 
 class FallbackBackend:
@@ -162,3 +158,15 @@ def resolve_backend(kwargs: dict[str, Any], state: FallbackState) -> dict[str, A
     if kept:
         resolved["options"] = kept  # torch pops them again and passes them on to dynamo
     return resolved
+
+
+def with_fallback_backend(kwargs: dict[str, Any], state: FallbackState) -> dict[str, Any]:
+    """``torch.compile``'s keywords for a ``fallback="eager"`` result, before it is compiled.
+
+    The backend becomes the one ``torch.compile`` would build (``mode`` and ``options`` in it),
+    wrapped so that a graph whose compile fails runs as the FX graph dynamo traced, in the same
+    call, and ``state`` falls back (see :class:`FallbackBackend`). Keywords it cannot
+    resolve as torch would (``mode`` with ``options``, which torch rejects) pass unchanged.
+    """
+    resolved = resolve_backend(kwargs, state)
+    return kwargs if resolved is None else resolved

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from types import CodeType
 from typing import Any, NamedTuple
 
-from torchcompat import _fallback, _runtime
+from torchcompat import _fallback, _internals, _runtime
 from torchcompat._fallback import FALLBACK_ATTR, FallbackState
 
 __all__ = ["GUARDED_ATTR", "Guard", "guard", "guard_class", "guard_function"]
@@ -27,9 +28,12 @@ GUARDED_ATTR = "_torchcompat_compiled"
 # they treat torch's own: ``_torchdynamo_inline`` is what dynamo traces instead when the guard
 # is called from another compiled region; ``_torchdynamo_orig_callable`` with a matching
 # ``_torchdynamo_wrapper_id`` lets ``torch.compile(guard)`` unwrap to the original, as
-# ``torch.compile(torch.compile(f))`` does. The rest of torch's ``__dict__`` is not copied: a
-# copied ``get_compiler_config`` makes wrapping again fail ("already has a get_compiler_config").
-_KEPT = ("_torchdynamo_inline", "get_compiler_config")
+# ``torch.compile(torch.compile(f))`` does; ``_is_torch_compile`` (2.6+,
+# ``OptimizeContext.__call__``) is how dynamo tells a nested ``torch.compile`` result from other
+# wrappers, so that a nested ``fullgraph=True`` is enforced under ``config.nested_graph_breaks``
+# (``variables/functions.py``). The rest of torch's ``__dict__`` is not copied: a copied
+# ``get_compiler_config`` makes wrapping again fail ("already has a get_compiler_config").
+_KEPT = ("_torchdynamo_inline", "get_compiler_config", "_is_torch_compile")
 
 
 class Guard(NamedTuple):
@@ -60,6 +64,7 @@ def guard(compiled: Callable[..., Any], original: Callable[..., Any], how: Guard
                 return eager(*args, **kwargs)
             return compiled(*args, **kwargs)
 
+        _run_not_compiled(guarded)
         return guarded
 
     rerun_safe = how.rerun_safe
@@ -75,20 +80,71 @@ def guard(compiled: Callable[..., Any], original: Callable[..., Any], how: Guard
         return eager(*args, **kwargs)
 
     setattr(guarded_fallback, FALLBACK_ATTR, state)
+    _run_not_compiled(guarded_fallback)
     return guarded_fallback
 
 
+# The guards' code objects that dynamo was told to run, never to compile (one per closure body).
+_skipped: set[CodeType] = set()
+
+
+def _run_not_compiled(guarded: Callable[..., Any]) -> None:
+    """Have dynamo run a guard's own frame as it runs torch's compiled wrapper: never compiled.
+
+    torch's wrapper lives in a file dynamo skips, so where a compiled region's callback is
+    active and a skipped frame calls the result (``nn.Module._wrapped_call_impl`` calling a
+    module's ``_compiled_call_impl``, compiled in place), the wrapper runs and sets its own
+    callback. A guard's frame would be compiled under the outer callback instead: more frames,
+    and ``Unsupported`` (``ContextVar.get``) under an outer ``fullgraph=True``. Tracing *into* a
+    guard from compiled code is unaffected: dynamo follows ``_torchdynamo_inline`` there.
+    ``skip_code`` is what ``convert_frame`` itself uses for code it must not compile (2.0+).
+    """
+    code = guarded.__code__
+    if code in _skipped:
+        return
+    skip = _internals.resolve("torch._dynamo.convert_frame.skip_code")  # a missing one warns
+    if not skip:
+        return
+    skip(code)
+    _skipped.add(code)
+
+
+def skip_again() -> None:
+    """Tell dynamo again to run the guards' frames uncompiled, after something cleared the
+    per-code state of every function (the testing kit's ``reset_compilation`` before 2.11):
+    in a fresh process a guard's frame is never compiled either."""
+    codes = list(_skipped)
+    _skipped.clear()
+    for code in codes:
+        skip = _internals.resolve("torch._dynamo.convert_frame.skip_code")
+        if not skip:
+            return
+        skip(code)
+        _skipped.add(code)
+
+
 def guard_function(compiled: Callable[..., Any], original: Any, how: Guard) -> Any:
-    """``guard`` for a function, bound method or callable object, dressed as torch's wrapper."""
-    guarded = guard(compiled, original, how)
+    """``guard`` for a function, bound method or callable object, dressed as torch's wrapper.
+
+    The eager path runs the innermost original, the function torch's wrapper compiles
+    (``_torchdynamo_orig_callable``), not ``original`` itself: where ``original`` is already a
+    compiled wrapper (``safe_compile(torch.compile(f))``), calling it would put dynamo's frame
+    callback back under the guard, and ``config.disable`` would mark ``f`` skip-for-good.
+    """
+    innermost = (
+        original
+        if _internals.absent(compiled, "compiled._torchdynamo_orig_callable")
+        else getattr(compiled, "_torchdynamo_orig_callable")  # noqa: B009
+    )
+    guarded = guard(compiled, innermost, how)
     try:
         functools.update_wrapper(guarded, original, updated=())
     except AttributeError:  # a callable object without __name__ and the like
         guarded.__wrapped__ = original
     for name in _KEPT:
-        if hasattr(compiled, name):
+        if not _internals.absent(compiled, f"compiled.{name}"):  # a missing one warns
             setattr(guarded, name, getattr(compiled, name))
-    guarded._torchdynamo_orig_callable = getattr(compiled, "_torchdynamo_orig_callable", original)
+    guarded._torchdynamo_orig_callable = innermost
     guarded._torchdynamo_wrapper_id = id(guarded)
     setattr(guarded, GUARDED_ATTR, compiled)
     return guarded
@@ -108,7 +164,9 @@ def guard_class(cls: type, kwargs: dict[str, Any], how: Guard) -> type:
     """
     import torch
 
+    from torchcompat._install import torch_compile
+
     original = cls.__call__
-    compiled = torch.compile(original, **kwargs)
+    compiled = torch_compile(torch)(original, **kwargs)
     setattr(cls, "__call__", guard_function(compiled, original, how))  # noqa: B010
     return cls

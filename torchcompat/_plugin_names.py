@@ -4,14 +4,17 @@ A short marker name is torchcompat's only while nobody else registers a marker o
 ``markers``, or ``config.addinivalue_line`` in a conftest or plugin; checked at each use, since
 conftests further down register theirs later). A short fixture name is defined only where no
 plugin or conftest loaded before the session defines one (a conftest's fixture further down
-overrides a plugin's by pytest's own rules anyway).
+overrides a plugin's by pytest's own rules anyway). A short name some other code took is
+announced in the report header (:func:`taken_lines`), never as a warning (``-W error`` would turn
+it into a failure), naming the namespaced twin to use instead.
 """
 
 from __future__ import annotations
 
-import inspect
 import sys
-from typing import TYPE_CHECKING
+import types
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +34,8 @@ __all__ = [
     "names",
     "register_short_fixtures",
     "short_is_ours",
+    "switch_first",
+    "taken_lines",
 ]
 
 VERSION_MARK = "torchcompat_torch_version"
@@ -45,6 +50,8 @@ SHORT_FIXTURES = {
     "compile_side": SIDE_FIXTURE,
 }
 SIDES = ("on", "off")
+#: The fixtures that turn a switch: set up before the test's other fixtures (:func:`switch_first`).
+SWITCH_FIXTURES = ("torchcompat_compile_disabled", SIDE_FIXTURE)
 _HELP = {
     VERSION_MARK: "(*specifiers, reason=None): skip unless the installed torch's release matches "
     'the version specifiers, e.g. torch_version(">=2.12") (torchcompat)',
@@ -68,6 +75,11 @@ def short_is_ours(config: pytest.Config, short: str) -> bool:
     )
 
 
+_SHORT_HOLDER = "torchcompat-short-fixtures"
+# The short fixture names others took, found at configure (the initial conftests are loaded).
+_TAKEN = pytest.StashKey[set[str]]()
+
+
 class _ShortFixtures:
     """The short fixture names, registered at session start for those nobody else defines."""
 
@@ -87,27 +99,44 @@ class _ShortFixtures:
         return torchcompat_compile_side
 
 
-def _fixture_name(obj: object) -> str | None:
-    """The fixture name ``obj`` defines, or None if it is no fixture."""
+def _namespaces(plugin: object) -> list[Mapping[str, Any]]:
+    """The dicts a plugin's attributes live in: a module's, or an object's and its classes'.
+
+    Read directly, never through ``getattr``: a plugin's properties (the terminal reporter's)
+    must not run here, and ``dir()`` with ``getattr_static`` on every plugin cost ~1 ms a run.
+    """
+    if isinstance(plugin, types.ModuleType):
+        return [vars(plugin)]
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    spaces: list[Mapping[str, Any]] = [vars(klass) for klass in reversed(cls.__mro__)]
     try:
-        from _pytest.fixtures import getfixturemarker
-    except ImportError:  # a pytest without it: then nothing is recognised as taken
-        return None
-    marker = getfixturemarker(obj)
-    return None if marker is None else marker.name or getattr(obj, "__name__", None)
+        own = object.__getattribute__(plugin, "__dict__")
+    except AttributeError:
+        own = None
+    if isinstance(own, dict) and not isinstance(plugin, type):
+        spaces.append(own)
+    return spaces
 
 
 def _taken_fixtures(config: pytest.Config) -> set[str]:
     """Short fixture names that another plugin or conftest loaded so far defines."""
+    try:
+        from _pytest.fixtures import getfixturemarker
+    except ImportError:  # a pytest without it: then nothing is recognised as taken
+        return set()
     taken = set()
+    ours = sys.modules.get("torchcompat.pytest_plugin")
     for plugin in config.pluginmanager.get_plugins():
-        if plugin is sys.modules.get("torchcompat.pytest_plugin"):
+        if plugin is ours or config.pluginmanager.get_name(plugin) == _SHORT_HOLDER:
             continue
-        for attr in dir(plugin):
-            # Static: a plugin's properties (the terminal reporter's) must not run here.
-            name = _fixture_name(inspect.getattr_static(plugin, attr, None))
-            if name in SHORT_FIXTURES:
-                taken.add(name)
+        for space in _namespaces(plugin):
+            for attr, value in space.items():
+                marker = getfixturemarker(value)
+                if marker is None:
+                    continue
+                name = marker.name or attr
+                if name in SHORT_FIXTURES:
+                    taken.add(name)
     return taken
 
 
@@ -117,7 +146,7 @@ def register_short_fixtures(config: pytest.Config) -> None:
     Fixtures of conftests loaded later (further down) override these by pytest's own rules;
     a plugin's fixture of the same name, whatever the order plugins load in, is kept.
     """
-    taken = _taken_fixtures(config)
+    taken = config.stash[_TAKEN] = _taken_fixtures(config)
     chosen = {
         name: value
         for name, value in vars(_ShortFixtures).items()
@@ -125,7 +154,7 @@ def register_short_fixtures(config: pytest.Config) -> None:
     }
     if chosen:
         holder = type("TorchcompatShortFixtures", (), chosen)()
-        config.pluginmanager.register(holder, "torchcompat-short-fixtures")
+        config.pluginmanager.register(holder, _SHORT_HOLDER)
 
 
 def names(config: pytest.Config, long: str) -> list[str]:
@@ -136,3 +165,65 @@ def names(config: pytest.Config, long: str) -> list[str]:
 
 def marks(node: pytest.Item | pytest.Collector, long: str) -> list[pytest.Mark]:
     return [mark for name in names(node.config, long) for mark in node.iter_markers(name=name)]
+
+
+def taken_lines(config: pytest.Config) -> list[str]:
+    """Report-header lines for the short names this suite took, each naming the twin to use.
+
+    Markers from the ini file and every ``addinivalue_line`` so far; fixtures of the plugins and
+    conftests loaded when the session starts (a conftest further down is not read yet).
+    """
+    taken = [
+        f"marker {short} (use @pytest.mark.{long})"
+        for short, long in SHORT_MARKS.items()
+        if not short_is_ours(config, short)
+    ]
+    fixtures = config.stash.get(_TAKEN, None)
+    if fixtures is None:
+        fixtures = _taken_fixtures(config)
+    taken += [
+        f"fixture {short} (use {long})"
+        for short, long in SHORT_FIXTURES.items()
+        if short in fixtures
+    ]
+    if not taken:
+        return []
+    return [
+        "torchcompat: this suite has its own "
+        + ", ".join(taken)
+        + ": torchcompat leaves those names to it"
+    ]
+
+
+def switch_first(item: pytest.Item) -> None:
+    """Put the switch fixtures the test uses before its other function-scoped fixtures.
+
+    pytest sets a test's fixtures up in the order of ``item.fixturenames``: broader scopes first,
+    then the autouse fixtures, then the test's own in argument order. The switch goes right after
+    the function-scoped autouse fixtures (a suite's environment set-up, such as one that clears
+    the switches' variables) and before everything else of function scope, so a fixture the test
+    asks for in any order sees the switch set. Broader-scoped fixtures keep their place: one test's
+    switch must not leak into an object other tests share.
+    """
+    names = getattr(item, "fixturenames", None)
+    if not isinstance(names, list):
+        return
+    ours = [name for name in names if name in SWITCH_FIXTURES]
+    if not ours:
+        return
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None) or {}
+    manager = getattr(item.session, "_fixturemanager", None)
+    try:
+        autouse = set(manager._getautousenames(item))  # type: ignore[union-attr]
+    except Exception:  # a pytest without it: then every fixture of function scope follows
+        autouse = set()
+
+    def follows(name: str) -> bool:
+        found = defs.get(name)
+        if not found or name in autouse:
+            return False
+        return bool(found[-1].scope == "function")
+
+    rest = [name for name in names if name not in ours]
+    at = next((i for i, name in enumerate(rest) if follows(name)), len(rest))
+    names[:] = [*rest[:at], *ours, *rest[at:]]

@@ -14,10 +14,31 @@ from __future__ import annotations
 import sys
 from typing import NamedTuple, TypeVar
 
-__all__ = ["ReleaseFacts", "facts_for"]
+__all__ = ["NEWEST_READ", "ReleaseFacts", "assumed_from", "facts_for", "newer_than_read"]
 
 Release = tuple[int, ...]
 _T = TypeVar("_T")
+
+# The newest release whose wheel was read for these facts (and that the matrix runs): a newer
+# torch is assumed to behave like it, and the report says so.
+NEWEST_READ: Release = (2, 15)
+
+
+def assumed_from(release: Release) -> str | None:
+    """``"2.15"`` where ``release`` is newer than every release read (its facts are that one's);
+    None for a release that was read or is older."""
+    if release[:2] <= NEWEST_READ:
+        return None
+    return ".".join(map(str, NEWEST_READ))
+
+
+def newer_than_read(version: object, newest: str) -> str:
+    """The sentence for a torch ``version`` newer than every release read (``assumed_from``)."""
+    return (
+        f"torch {version} is newer than any release torchcompat has read (newest: {newest}); "
+        f"its facts are assumed from {newest}"
+    )
+
 
 # torch 2.0: torch.compile and torch._dynamo appear (1.13 has neither).
 COMPILE_SINCE: Release = (2, 0)
@@ -56,73 +77,58 @@ _PYTHON_REFUSED_FROM: tuple[tuple[Release, tuple[int, int]], ...] = (
     ((2, 15), (3, 16)),
 )
 
-# First release -> keyword arguments of torch.compile (besides ``model``) from then on.
-_COMPILE_KWARGS: tuple[tuple[Release, frozenset[str]], ...] = (
-    ((2, 0), frozenset({"fullgraph", "dynamic", "backend", "mode", "options", "disable"})),
-    # torch 2.12: ``name`` and ``recompile_limit``.
-    (
-        (2, 12),
-        frozenset(
-            {
-                "fullgraph",
-                "dynamic",
-                "backend",
-                "mode",
-                "options",
-                "disable",
-                "name",
-                "recompile_limit",
-            }
-        ),
-    ),
-    # torch 2.13: ``isolate_recompiles`` and ``shapes_spec``.
-    (
-        (2, 13),
-        frozenset(
-            {
-                "fullgraph",
-                "dynamic",
-                "backend",
-                "mode",
-                "options",
-                "disable",
-                "name",
-                "recompile_limit",
-                "isolate_recompiles",
-                "shapes_spec",
-            }
-        ),
-    ),
-    # torch 2.14: ``shapes_spec`` renamed ``dynamic_shapes``.
-    (
-        (2, 14),
-        frozenset(
-            {
-                "fullgraph",
-                "dynamic",
-                "backend",
-                "mode",
-                "options",
-                "disable",
-                "name",
-                "recompile_limit",
-                "isolate_recompiles",
-                "dynamic_shapes",
-            }
-        ),
-    ),
+# First release -> the RuntimeError text of that refusal ({} is the first refused Python, "3.13").
+# 2.0 refuses in dynamo's check_if_dynamo_supported; 2.2+ in torch.compile itself, first. Read
+# from the wheels of 2.2.2-2.5.1 and 2.9.1-2.10.0 and seen raised by 2.0.1 on 3.11, 2.5.1 on 3.13
+# and 2.9.1 on 3.14; 2.1 and 2.6-2.8 were not read there: the texts of both neighbours count.
+_REFUSAL_TEXTS: tuple[tuple[Release, str], ...] = (
+    ((2, 0), "Python {}+ not yet supported for torch.compile"),
+    ((2, 2), "Dynamo is not supported on Python {}+"),
+    ((2, 9), "torch.compile is not supported on Python {}+"),
 )
+_REFUSAL_UNREAD = frozenset({(2, 1), (2, 6), (2, 7), (2, 8)})
+
+# torch.compile's keyword arguments (besides ``model``) as deltas: first release -> names added,
+# names removed. Read from each wheel's torch/__init__.py; tests/test_releases.py checks the
+# result against inspect.signature(torch.compile) on every release of the matrix.
+_COMPILE_KWARGS_DELTAS: tuple[tuple[Release, frozenset[str], frozenset[str]], ...] = (
+    (
+        (2, 0),
+        frozenset({"fullgraph", "dynamic", "backend", "mode", "options", "disable"}),
+        frozenset(),
+    ),
+    ((2, 12), frozenset({"name", "recompile_limit"}), frozenset()),
+    ((2, 13), frozenset({"isolate_recompiles", "shapes_spec"}), frozenset()),
+    # torch 2.14: ``shapes_spec`` renamed ``dynamic_shapes``.
+    ((2, 14), frozenset({"dynamic_shapes"}), frozenset({"shapes_spec"})),
+)
+
+
+def _applied(
+    deltas: tuple[tuple[Release, frozenset[str], frozenset[str]], ...],
+) -> tuple[tuple[Release, frozenset[str]], ...]:
+    """Rows of whole sets, from rows of (first release, added, removed)."""
+    rows: list[tuple[Release, frozenset[str]]] = []
+    current: frozenset[str] = frozenset()
+    for since, added, removed in deltas:
+        current = (current - removed) | added
+        rows.append((since, current))
+    return tuple(rows)
+
+
+# First release -> keyword arguments of torch.compile from then on.
+_COMPILE_KWARGS = _applied(_COMPILE_KWARGS_DELTAS)
 
 
 # First release -> torch.compile's modes for its default backend, inductor, in the order torch's
 # "Unrecognized mode=..., should be one of: ..." error lists them. 2.0 ignores an unknown mode
 # (None: not checked). 2.1-2.6 list the four in a fixed message; 2.7+ list
-# torch._inductor.list_mode_options()'s keys. "lite": absent from 2.8.0, present in 2.11.0.
+# torch._inductor.list_mode_options()'s keys. "lite" came in 2.10, second (read: 2.9.1 has none).
 _INDUCTOR_MODES: tuple[tuple[Release, tuple[str, ...] | None], ...] = (
     ((2, 0), None),
     ((2, 1), ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")),
     ((2, 7), ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")),
-    ((2, 11), ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")),
+    ((2, 10), ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")),
 )
 
 # First release -> every backend name that torch.compile(backend=...) takes built in:
@@ -152,16 +158,19 @@ _XLA_2_1 = frozenset(
 )
 _BACKENDS_2_1 = _DEBUG_BACKENDS_2_1 | _XLA_2_1 | {"cudagraphs", "inductor", "onnxrt", "openxla"}
 _BACKENDS_2_1 |= {"openxla_eval", "tvm"}
-_BACKENDS_2_5 = (_BACKENDS_2_1 - _XLA_2_1) | {"eager_noexcept"}
-_BACKENDS_2_6 = _BACKENDS_2_5 | {"aot_eager_decomp_partition_crossref"}
+_BACKENDS_2_4 = (_BACKENDS_2_1 - _XLA_2_1) | {"eager_noexcept"}
+_BACKENDS_2_6 = _BACKENDS_2_4 | {"aot_eager_decomp_partition_crossref"}
 _BACKENDS_2_7 = _BACKENDS_2_6 | {"aot_eager_decomp_partition_with_mode"}
 _BUILTIN_BACKENDS: tuple[tuple[Release, frozenset[str] | None], ...] = (
     ((2, 0), None),
     ((2, 1), _BACKENDS_2_1),
-    ((2, 5), _BACKENDS_2_5),
+    # torch 2.4: the torchxla_* backends gone, eager_noexcept added (2.2.2 and 2.3.1 as 2.1.2).
+    ((2, 4), _BACKENDS_2_4),
     ((2, 6), _BACKENDS_2_6),
     ((2, 7), _BACKENDS_2_7),
-    # torch 2.11: onnxrt gone (the ONNX Runtime backend was removed), invoke_subgraph added.
+    # torch 2.9: onnxrt gone (its register_backend lines are commented out in 2.9.1 and 2.10.0).
+    ((2, 9), _BACKENDS_2_7 - {"onnxrt"}),
+    # torch 2.11: invoke_subgraph added.
     ((2, 11), (_BACKENDS_2_7 - {"onnxrt"}) | {"invoke_subgraph"}),
 )
 
@@ -173,22 +182,6 @@ _LISTED_BACKENDS: tuple[tuple[Release, frozenset[str] | None], ...] = (
     ((2, 0), None),
     ((2, 11), frozenset({"cudagraphs", "inductor", "openxla", "tvm"})),
 )
-
-
-# The releases whose wheels the value rows above were read from (those of the tox matrix). For
-# one in between (2.2-2.4, 2.9, 2.10) the next row's names are accepted too: a name is refused
-# only where both neighbours refuse it.
-_READ_RELEASES = frozenset({(2, 0), (2, 1), (2, 5), (2, 6), (2, 7), (2, 8), (2, 11), (2, 12)})
-_READ_RELEASES |= {(2, 13), (2, 14), (2, 15)}
-
-
-def _between_rows(
-    rows: tuple[tuple[Release, _T], ...], release: Release
-) -> tuple[_T | None, _T | None]:
-    """The row for ``release`` and, for a release none was read from, the next row."""
-    here = _last_row(rows, release)
-    later = [value for since, value in rows if since > release]
-    return here, None if release[:2] in _READ_RELEASES or not later else later[0]
 
 
 def _last_row(rows: tuple[tuple[Release, _T], ...], release: Release) -> _T | None:
@@ -221,6 +214,18 @@ class ReleaseFacts(NamedTuple):
         """Whether ``torch.compile()`` raises on this Python, whatever the switches say."""
         refused = self.python_refused_from
         return refused is not None and self.python >= refused
+
+    @property
+    def python_refusal_texts(self) -> tuple[str, ...]:
+        """What torch's refusal of this Python starts with (two texts for a release whose text
+        was not read: either neighbour's); empty where it does not refuse."""
+        if not self.has_compile or not self.refuses_python:
+            return ()
+        refused = ".".join(map(str, self.python_refused_from or ()))
+        texts = [_last_row(_REFUSAL_TEXTS, self.release)]
+        if self.release[:2] in _REFUSAL_UNREAD:
+            texts += [text for since, text in _REFUSAL_TEXTS if since > self.release][:1]
+        return tuple(text.format(refused) for text in texts if text is not None)
 
     @property
     def compile_usable(self) -> bool:
@@ -260,16 +265,12 @@ class ReleaseFacts(NamedTuple):
     @property
     def inductor_modes(self) -> tuple[str, ...] | None:
         """inductor's modes in torch's error-message order; ``None`` where torch checks none."""
-        here, later = _between_rows(_INDUCTOR_MODES, self.release)
-        if here is None or later is None:
-            return here
-        return here + tuple(mode for mode in later if mode not in here)
+        return _last_row(_INDUCTOR_MODES, self.release)
 
     @property
     def builtin_backends(self) -> frozenset[str] | None:
         """Every built-in backend name (debug ones too); ``None`` where torch checks none."""
-        here, later = _between_rows(_BUILTIN_BACKENDS, self.release)
-        return here if here is None or later is None else here | later
+        return _last_row(_BUILTIN_BACKENDS, self.release)
 
     @property
     def listed_backends(self) -> frozenset[str] | None:

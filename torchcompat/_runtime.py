@@ -6,17 +6,20 @@ off must never be what imports dynamo (~1-2 s).
 
 from __future__ import annotations
 
-import contextvars
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from torchcompat import _config_read, _internals
+
 __all__ = [
+    "UNREADABLE",
     "config_disable",
     "disable_reader",
-    "fast_disable_reader",
     "force_eager",
     "inlines_builtin_modules",
+    "needs_stance",
+    "stance_reader",
     "strict_loose_disable",
     "switch_reader",
     "without_dynamo",
@@ -24,6 +27,27 @@ __all__ = [
 
 _CONFIG = "torch._dynamo.config"
 _EVAL_FRAME = "torch._dynamo.eval_frame"
+
+
+class _Unreadable:
+    """A switch this torch keeps where torchcompat cannot read it: truthy, as "off" is."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "UNREADABLE"
+
+
+#: What a reader returns for a switch torchcompat cannot read on this torch (truthy: every
+#: guard runs eagerly while it cannot tell; never read as "compilation on").
+UNREADABLE: Any = _Unreadable()
+
+
+def _unreadable() -> object:
+    return UNREADABLE
 
 
 # disable_reader()'s answer for the gate, made once dynamo's config is loaded.
@@ -49,29 +73,71 @@ def config_disable() -> object:
 def disable_reader() -> Callable[[], object]:
     """A function that reads ``torch._dynamo.config.disable`` now, in the calling thread.
 
-    The fast read where :func:`fast_disable_reader` recognises the config's shape and checks
-    it, else the public one; decided once. Needs ``torch._dynamo.config`` loaded.
+    The fast read where :func:`._config_read.fast_disable_reader` recognises the config's shape
+    and checks it, else the public one; decided once. Needs ``torch._dynamo.config`` loaded.
+    Where the config has no ``disable`` entry (a release that renamed it), a read that always
+    says :data:`UNREADABLE`, and one :class:`~torchcompat.TorchCompatWarning`.
     """
     global _checked
     if _checked is None:
-        fast = fast_disable_reader()
+        config = sys.modules[_CONFIG]
+        if _internals.absent(config, "torch._dynamo.config.disable"):
+            _checked = _unreadable
+            return _checked
+        fast = _config_read.fast_disable_reader()
         if fast is None:
-            config = sys.modules[_CONFIG]
 
             def public() -> object:
-                return getattr(config, "disable", None)
+                return config.disable
 
             fast = public
         _checked = fast
     return _checked
 
 
-def force_eager() -> bool:
-    """Whether ``torch.compiler.set_stance("force_eager")`` is in effect (2.6+)."""
+def stance_reader() -> Callable[[], object] | None:
+    """A read of whether ``set_stance("force_eager")`` is in effect, or None where none can be.
+
+    ``None`` before dynamo is loaded, and on releases without ``set_stance`` (before 2.6).
+    Where a release that has it lacks ``eval_frame._stance``, a read that always says
+    :data:`UNREADABLE` (with one :class:`~torchcompat.TorchCompatWarning`): the gate and every
+    guard that reads the stance answer from this one function.
+    """
     eval_frame = sys.modules.get(_EVAL_FRAME)
-    # set_stance rebinds the module global ``_stance``: read it through the module every time.
-    stance = getattr(eval_frame, "_stance", None)
-    return getattr(stance, "stance", None) == "force_eager"
+    if eval_frame is None:
+        return None
+    name = "torch._dynamo.eval_frame._stance"
+    if _internals.absent(eval_frame, name):
+        return _unreadable if _internals.expected(name) else None
+
+    def read() -> object:
+        # set_stance rebinds the module global: read it through the module every time.
+        return eval_frame._stance.stance == "force_eager"
+
+    return read
+
+
+def force_eager() -> object:
+    """Whether ``torch.compiler.set_stance("force_eager")`` is in effect (2.6+).
+
+    ``True``/``False``, or :data:`UNREADABLE` (truthy) where this torch keeps the stance where
+    torchcompat cannot read it.
+    """
+    read = stance_reader()
+    return False if read is None else read()
+
+
+def needs_stance(fullgraph: bool) -> bool:
+    """Whether a result's guard must read the ``force_eager`` stance as well as the config.
+
+    Only 2.12's fullgraph check also warns under that stance; 2.13+ skip the check under any
+    non-default stance, and every release runs force_eager eagerly with dynamo's callback
+    removed (no skip marks). The one place this rule is written (the benchmarks use it too).
+    """
+    from torchcompat.version import installed_facts
+
+    facts = installed_facts()
+    return fullgraph and facts is not None and facts.fullgraph_check == "warn"
 
 
 def inlines_builtin_modules() -> bool:
@@ -102,106 +168,6 @@ def strict_loose_disable() -> None:
         config.disable = value == "1"  # type: ignore[union-attr]
 
 
-def _entry_is_plain(config: Any, entry: Any, unset: object) -> bool:
-    """Whether ``entry``'s value is its user override over a plain bool default, nothing else.
-
-    Every layer torch has put in front of the override (an alias, a forced or default env value,
-    a JustKnob, 2.15's implications) makes the answer ``False``, and the public read is used.
-    """
-    implications = getattr(config, "_implications", None)
-    return (
-        getattr(entry, "alias", None) is None
-        and getattr(entry, "justknob", None) is None
-        and getattr(entry, "env_value_force", unset) is unset
-        and getattr(entry, "env_value_default", unset) is unset
-        and isinstance(getattr(entry, "default", None), bool)
-        and not (isinstance(implications, dict) and "disable" in implications)
-    )
-
-
-def _shaped_reader(config: Any) -> Callable[[], object] | None:
-    """A direct read of ``config.disable`` for the storage shapes released torch uses, or None.
-
-    - torch 2.0-2.5: the config module keeps plain values in a ``_config`` dict.
-    - torch 2.6-2.11: a ``_ConfigEntry`` per name, the user's value in ``user_override``.
-    - torch 2.12+: the same, with ``user_override`` a ``ContextVar`` (per thread).
-    """
-    entries = getattr(config, "_config", None)
-    if not isinstance(entries, dict) or "disable" not in entries:
-        return None
-    entry = entries["disable"]
-    if isinstance(entry, (bool, str)):  # 2.0-2.5; 2.0-2.7 may hold the raw env string
-
-        def read_plain() -> object:
-            return entries["disable"]
-
-        return read_plain
-    unset = getattr(sys.modules.get("torch.utils._config_module"), "_UNSET_SENTINEL", None)
-    if unset is None or not _entry_is_plain(config, entry, unset):
-        return None
-    override = getattr(entry, "user_override", None)
-    if isinstance(override, contextvars.ContextVar):
-        get = override.get
-
-        def read_var() -> object:
-            value = get(unset)
-            return entry.default if value is unset else value
-
-        return read_var
-
-    def read_entry() -> object:
-        value = entry.user_override
-        return entry.default if value is unset else value
-
-    return read_entry
-
-
-def _agrees(config: Any, read: Callable[[], object]) -> bool:
-    """Whether ``read`` says what the public ``config.disable`` says, now and when flipped.
-
-    Flipping is only done where it cannot be seen outside this check: where overrides live in a
-    ``ContextVar`` (2.12+, and the shape any later torch most likely keeps), inside a copy of
-    the current context. On older shapes, released and frozen, the value now is compared.
-    """
-
-    def public() -> object:
-        return getattr(config, "disable", None)
-
-    if bool(read()) != bool(public()):
-        return False
-    entry = config._config["disable"]
-    if not isinstance(getattr(entry, "user_override", None), contextvars.ContextVar):
-        return True
-
-    def flipped() -> bool:
-        for value in (True, False):
-            config.disable = value
-            if bool(read()) is not value or bool(public()) is not value:
-                return False
-        return True
-
-    try:
-        return contextvars.copy_context().run(flipped)
-    except Exception:  # a config that refuses the write: trust nothing but the public read
-        return False
-
-
-def fast_disable_reader() -> Callable[[], object] | None:
-    """A read of ``torch._dynamo.config.disable`` in ~50-100 ns instead of ~2 us, or ``None``.
-
-    The public read goes through ``ConfigModule.__getattr__``. Where the entry is stored in a
-    shape torch has used (see :func:`_shaped_reader`) *and* the direct read agrees with the
-    public one (checked once, see :func:`_agrees`), returns that read; otherwise ``None`` and
-    callers use the public read. A torch that adds a layer the check does not know fails the
-    check rather than being read as "on".
-    """
-    config = sys.modules.get(_CONFIG)
-    read = _shaped_reader(config) if config is not None else None
-    if read is None or not _agrees(config, read):
-        return None
-    return read
-
-
 def switch_reader(stance: bool) -> Callable[[], object]:
     """A function whose result is truthy while torch's runtime switches turn dynamo off.
 
@@ -209,13 +175,14 @@ def switch_reader(stance: bool) -> Callable[[], object]:
     it: its fullgraph check also warns under that stance, which later releases skip).
     """
     read = disable_reader()
-    if not stance:
+    stance_read = stance_reader() if stance else None
+    if stance_read is None or read is _unreadable:
         return read
-    eval_frame = sys.modules[_EVAL_FRAME]
+    if stance_read is _unreadable:
+        return _unreadable
 
     def off() -> object:
-        # set_stance rebinds the module global: read it through the module every time.
-        return read() or eval_frame._stance.stance == "force_eager"
+        return read() or stance_read()
 
     return off
 

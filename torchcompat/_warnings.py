@@ -8,7 +8,7 @@ import sys
 import warnings
 from types import FrameType
 
-__all__ = ["TorchCompatWarning", "said", "warn"]
+__all__ = ["TorchCompatWarning", "first_outside", "package_dirs", "said", "warn"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -21,10 +21,26 @@ class TorchCompatWarning(UserWarning):
 said: set[str] = set()
 
 
-def _torch_dir() -> str | None:
-    torch = sys.modules.get("torch")
-    path = getattr(torch, "__file__", None)
-    return os.path.dirname(os.path.abspath(path)) + os.sep if path else None
+def package_dirs(*names: str) -> tuple[str, ...]:
+    """torchcompat's folder, and those of the loaded packages ``names`` (``"torch"``, ...)."""
+    dirs = [_PACKAGE_DIR]
+    for name in names:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            dirs.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    return tuple(dirs)
+
+
+def first_outside(
+    frame: FrameType | None, prefixes: tuple[str, ...]
+) -> tuple[FrameType | None, int]:
+    """The first frame from ``frame`` outward whose file starts with none of ``prefixes``, and
+    how many frames were passed on the way (the one frame walker: warnings and the kit's call
+    sites)."""
+    passed = 0
+    while frame is not None and frame.f_code.co_filename.startswith(prefixes):
+        frame, passed = frame.f_back, passed + 1
+    return frame, passed
 
 
 def _user_stacklevel(skip_torch: bool) -> int:
@@ -34,21 +50,15 @@ def _user_stacklevel(skip_torch: bool) -> int:
     decorator form has one more), so a fixed ``stacklevel`` points at the wrong line for some;
     Python 3.12's ``skip_file_prefixes`` does this walk, but 3.9-3.11 lack it.
     """
-    skipped = [_PACKAGE_DIR]
-    torch_dir = _torch_dir() if skip_torch else None
-    if torch_dir is not None:
-        skipped.append(torch_dir)
+    prefixes = package_dirs("torch") if skip_torch else package_dirs()
+    if len(prefixes) > 1:
         # [fallback, issue 10] torch's own context managers used as decorators (2.1) put a
         # frame of the standard library's contextlib between torch's frames.
-        skipped.append(contextlib.__file__)
-    prefixes = tuple(skipped)
+        prefixes += (contextlib.__file__,)
     # Frame k above this one is what ``warnings.warn(..., stacklevel=k)`` in warn() names:
     # k = 2 is warn's caller.
-    frame: FrameType | None = sys._getframe(2)
-    level = 2
-    while frame is not None and frame.f_code.co_filename.startswith(prefixes):
-        frame, level = frame.f_back, level + 1
-    return level
+    _, passed = first_outside(sys._getframe(2), prefixes)
+    return 2 + passed
 
 
 def warn(message: str, *, once: bool = False, skip_torch: bool = False) -> None:

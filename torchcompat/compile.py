@@ -10,35 +10,21 @@ This module holds the entry point and its argument handling.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from torchcompat import _fallback, _guard, _modules, _runtime, _warnings
+from torchcompat import _guard, _install, _internals, _modules, _pickle, _runtime, _warnings
 from torchcompat._arguments import check_kwargs
-from torchcompat._fallback import FALLBACK_ATTR, FallbackState, is_compile_failure
-from torchcompat._guard import GUARDED_ATTR
+from torchcompat._fallback import FallbackState
+from torchcompat._observers import wrap_observers
+from torchcompat._releases import assumed_from, newer_than_read
 from torchcompat._warnings import TorchCompatWarning
-from torchcompat.gate import compile_gate
+from torchcompat.gate import RUNTIME_SWITCHES, compile_gate
 from torchcompat.version import installed_facts
 
-__all__ = [
-    "FALLBACK_ATTR",
-    "GUARDED_ATTR",
-    "FallbackState",
-    "TorchCompatWarning",
-    "is_compile_failure",
-    "safe_compile",
-    "wrap_observers",
-]
+__all__ = ["TorchCompatWarning", "safe_compile"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-# Called with each object safe_compile is given, compilation on or off: how the testing kit's
-# CompileCounter counts safe_compile calls. Read once per safe_compile call, never per call of
-# what it returns.
-wrap_observers: list[Callable[[object], None]] = []
 
 
 @overload
@@ -91,6 +77,10 @@ def safe_compile(
         TorchCompatWarning: once per reason, when this torch cannot compile here (no
             ``torch.compile``, or it refuses this Python) and ``model`` comes back uncompiled.
     """
+    if _install.reentered() and model is not None:
+        # torch.compile led back here (``torch.compile = safe_compile`` by hand): this is
+        # safe_compile's own call of torch.compile, so it goes to torch's.
+        return _install.call_torch_own(model, kwargs)
     check_kwargs(kwargs)
     if fallback not in (None, "eager"):
         raise ValueError(f"safe_compile(): fallback must be None or 'eager', got {fallback!r}")
@@ -105,37 +95,25 @@ def safe_compile(
             f"safe_compile() needs a callable (a function or an nn.Module), "
             f"got {type(model).__name__}"
         )
-    if in_place and not _is_module(model):
+    if in_place and not _modules.is_module(model):
         raise TypeError(
             f"safe_compile(in_place=True) needs an nn.Module, got {type(model).__name__}"
         )
     for observe in wrap_observers:
         observe(model)
     gate = compile_gate()
-    if gate.disabled and not (gate.switch in _RUNTIME_SWITCHES and _release_can_compile()):
-        if _is_module(model):
+    # The gate decides an unusable release before the runtime switches: a runtime switch here
+    # means this torch can compile once it is off.
+    if gate.disabled and gate.switch not in RUNTIME_SWITCHES:
+        if _modules.is_module(model):
             _modules.accept_compiled_keys(model)
         if gate.unavailable:
             _warnings.warn(f"safe_compile returns the object uncompiled: {gate.reason}", once=True)
         return model
-    return _compile(model, kwargs, fallback, in_place)
-
-
-# Switches that can be undone at run time: a result made while one is on is guarded like any
-# other (eager while it is on, compiled once it is off), not handed back uncompiled for good:
-# the plain object, run in another compiled region under config.disable, would be marked
-# "skip for good" by torch.
-_RUNTIME_SWITCHES = ("config.disable", "force_eager")
-
-
-def _release_can_compile() -> bool:
-    facts = installed_facts()
-    return facts is not None and facts.compile_usable
-
-
-def _is_module(obj: object) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.nn.Module)
+    # torch.compile as it is now (a spy, Fabric's capture), but never safe_compile again where
+    # torchcompat.install() replaced it: torch itself calls torch.compile from nn.Module.compile.
+    with _install.passthrough():
+        return _compile(model, kwargs, fallback, in_place)
 
 
 def _compile(model: Any, kwargs: dict[str, Any], fallback: str | None, in_place: bool) -> Any:
@@ -144,23 +122,28 @@ def _compile(model: Any, kwargs: dict[str, Any], fallback: str | None, in_place:
 
     facts = installed_facts()
     assert facts is not None  # the gate is off without torch
+    _install.remember(torch)
+    newest = assumed_from(facts.release)
+    if newest is not None:
+        # Every fact below is the newest read release's: the safe side, but say so.
+        _warnings.warn(newer_than_read(torch.__version__, newest), once=True)
     if facts.loose_env_parse:
         _runtime.strict_loose_disable()
     options = kwargs.get("options")
     if isinstance(options, dict):
         # torch 2.8+ pops keys out of the caller's dict (guard_filter_fn, use_aoti).
         kwargs = {**kwargs, "options": dict(options)}
-    recipe = _modules.Recipe(dict(kwargs), fallback, in_place)
+    recipe = _pickle.Recipe(dict(kwargs), fallback, in_place)
     fullgraph = bool(kwargs.get("fullgraph"))
     how = _guard.Guard(
-        # 2.12 also warns under force_eager; 2.13+ skip the check under any non-default stance,
-        # and every release runs force_eager eagerly with dynamo's callback removed (no marks).
-        stance=fullgraph and facts.fullgraph_check == "warn",
+        stance=_runtime.needs_stance(fullgraph),
         state=FallbackState() if fallback else None,
         rerun_safe=fullgraph,
     )
     if how.state is not None:
-        kwargs = _fallback.with_fallback_backend(kwargs, how.state)
+        from torchcompat._fallback_backend import with_fallback_backend
+
+        kwargs = with_fallback_backend(kwargs, how.state)
     if in_place:
         if not hasattr(model, "compile"):  # torch 2.0 has no nn.Module.compile
             _warnings.warn(
@@ -172,10 +155,27 @@ def _compile(model: Any, kwargs: dict[str, Any], fallback: str | None, in_place:
         return _modules.compile_in_place(model, kwargs, how, recipe)
     if isinstance(model, type):
         return _guard.guard_class(model, kwargs, how)
-    compiled = torch.compile(model, **kwargs)
+    compiled = _install.torch_compile(torch)(model, **kwargs)
     if compiled is model:
         # torch handed the object back (disable=True, TORCHDYNAMO_DISABLE=1): nothing to guard.
         return compiled
-    if isinstance(compiled, torch.nn.Module) and hasattr(compiled, "_orig_mod"):
-        return _modules.guard_module(compiled, how, recipe)
+    if isinstance(compiled, torch.nn.Module):
+        return _guard_module(model, compiled, how, recipe)
     return _guard.guard_function(compiled, model, how)
+
+
+# What guard_module reads of torch's OptimizedModule: without any of them the result cannot be
+# guarded, so the module comes back uncompiled (one warning names the attribute), never
+# unguarded.
+_MODULE_ATTRS = (
+    "OptimizedModule._orig_mod",
+    "OptimizedModule.dynamo_ctx",
+    "OptimizedModule._initialize",
+)
+
+
+def _guard_module(model: Any, compiled: Any, how: _guard.Guard, recipe: _pickle.Recipe) -> Any:
+    if any([_internals.absent(compiled, name) for name in _MODULE_ATTRS]):
+        _modules.accept_compiled_keys(model)
+        return model
+    return _modules.guard_module(compiled, how, recipe)

@@ -42,7 +42,12 @@ Option (group ``torchcompat``): ``--torchcompat-sides {both,on,off}`` picks the 
 ``compile_on_and_off`` tests run on.
 
 The report header gets one line: the torch version, whether ``torch.compile`` is usable here,
-and the gate's decision with its reason.
+and the gate's decision with its reason; and, where the suite took a short name, one more that
+names it and its namespaced twin (a header line, not a warning, so ``-W error`` runs stay green).
+
+``compile_disabled`` and the side of ``compile_on_and_off`` are set up before every other
+function-scoped fixture of the test except the autouse ones, whatever the argument order
+(``pytest_collection_modifyitems`` reorders ``item.fixturenames``).
 
 PYTEST_DONT_REWRITE: nothing here asserts, and ``-p torchcompat.pytest_plugin`` after an
 import of it would warn that it cannot be rewritten.
@@ -67,11 +72,11 @@ from torchcompat._plugin_names import (
     VERSION_MARK,
     register_short_fixtures,
     short_is_ours,
+    switch_first,
+    taken_lines,
 )
 
 if TYPE_CHECKING:
-    from packaging.specifiers import SpecifierSet
-
     from torchcompat.gate import CompileGate
     from torchcompat.testing import CompileCounter
 
@@ -92,6 +97,9 @@ __all__ = [
     "torchcompat_compile_disabled",
     "torchcompat_compile_side",
 ]
+
+# --torchcompat-install and its ini key: a plugin of its own, loaded with this one.
+pytest_plugins = ["torchcompat._plugin_install"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -118,18 +126,20 @@ def pytest_configure(config: pytest.Config) -> None:
     register_short_fixtures(config)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    """One line: torch version, whether torch.compile is usable, and the gate's decision."""
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Torch version, whether torch.compile is usable, the gate's decision; short names taken."""
     from torchcompat.gate import compile_gate
-    from torchcompat.version import installed_facts, torch_version
+    from torchcompat.version import _installed_text, installed_facts
 
-    version = torch_version()
+    # The version as torch writes it: parsing it with packaging would cost every run ~4 ms.
+    version = _installed_text()
     facts = installed_facts()
     gate = compile_gate()
     torch = f"torch {version}" if version is not None else "torch not installed"
     usable = "usable" if facts is not None and facts.compile_usable else "not usable here"
     decision = f"off ({gate.reason})" if gate.disabled else "on"
-    return f"torchcompat: {torch}, torch.compile {usable}, compilation {decision}"
+    line = f"torchcompat: {torch}, torch.compile {usable}, compilation {decision}"
+    return [line, *taken_lines(config)]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -184,56 +194,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
-def _specifiers(mark: pytest.Mark) -> SpecifierSet:
-    """The mark's specifiers; raises ValueError naming what is wrong with them."""
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    if not mark.args:
-        raise ValueError(f'@pytest.mark.{mark.name} needs a version specifier, e.g. ">=2.12"')
-    for arg in mark.args:
-        if not isinstance(arg, str):
-            raise ValueError(
-                f"@pytest.mark.{mark.name} takes version specifier strings, "
-                f"got {type(arg).__name__} {arg!r}"
-            )
-    text = ",".join(mark.args)
-    try:
-        return SpecifierSet(text)
-    except InvalidSpecifier:
-        raise ValueError(
-            f"@pytest.mark.{mark.name}({text!r}): not a valid version specifier "
-            '(e.g. ">=2.12", "<2.13", "==2.12.*")'
-        ) from None
-
-
 def _version_skip(item: pytest.Item) -> str | None:
-    """Why ``item`` must be skipped for its torch_version marks, or None; raises ValueError."""
-    marks = _plugin_names.marks(item, VERSION_MARK)
-    if not marks:
+    """Why ``item`` must be skipped for its torch_version marks, or None; raises ValueError.
+    A test without the mark loads nothing more (no packaging, no version read)."""
+    if not _plugin_names.marks(item, VERSION_MARK):
         return None
-    from packaging.version import Version
+    from torchcompat._version_mark import version_skip
 
-    from torchcompat.version import torch_version
-
-    installed = torch_version()
-    for mark in marks:
-        specifiers = _specifiers(mark)
-        reason = mark.kwargs.get("reason")
-        why = f": {reason}" if reason else ""
-        if installed is None:
-            return f"needs torch {specifiers}, and torch is not installed{why}"
-        release = Version(installed.base_version)
-        if not specifiers.contains(release, prereleases=True):
-            return (
-                f"needs torch {specifiers}; torch {installed} is installed "
-                f"(compared as its release, {release}){why}"
-            )
-    return None
+    return version_skip(item)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give each test its torch_version skip as a skip mark, so that the skip points at it."""
+    """Give each test its torch_version skip as a skip mark, so that the skip points at it;
+    put the switch fixtures before the test's other ones (:func:`_plugin_names.switch_first`)."""
     for item in items:
+        switch_first(item)
         try:
             why = _version_skip(item)
         except ValueError:

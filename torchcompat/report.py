@@ -1,7 +1,9 @@
 """The report that ``python -m torchcompat`` prints: versions, switches, and what safe_compile does.
 
-It never imports torch: everything comes from package metadata, the environment and the release
-facts, so the report is quick and works where importing torch itself fails.
+It never imports torch: everything comes from package metadata, the environment, the text of
+torch's ``version.py`` and the release facts, so the report is quick and works where importing
+torch itself fails. It also names what inductor would build with (:mod:`torchcompat._toolchain`:
+the C++ compiler, Triton, the build's CUDA or ROCm).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import platform
 import sys
 from typing import Any
 
-from torchcompat._releases import ReleaseFacts
+from torchcompat import _releases, _toolchain
+from torchcompat._releases import ReleaseFacts, newer_than_read
 from torchcompat.gate import ENV_SWITCHES, compile_gate, unusable_reason
 from torchcompat.version import installed_facts, torch_version
 
-__all__ = ["build_report", "format_report"]
+__all__ = ["build_report", "format_check", "format_report"]
 
 
 def _dist_version(name: str) -> str | None:
@@ -42,10 +45,6 @@ def _what_safe_compile_does(facts: ReleaseFacts | None, disabled: bool) -> list[
             f"fullgraph=True with compilation off: {torch} raises RuntimeError after running the "
             "body; safe_compile returns the eager object."
         )
-        lines.append(
-            "a fullgraph=True result reads torch._dynamo.config.disable on each call and runs "
-            "the original eagerly while it is set."
-        )
     elif facts.fullgraph_check == "warn":
         lines.append(
             f"fullgraph=True with compilation off: {torch} warns once after running the body; "
@@ -70,6 +69,13 @@ def _what_safe_compile_does(facts: ReleaseFacts | None, disabled: bool) -> list[
     return lines
 
 
+def _assumed_from(facts: ReleaseFacts | None) -> str | None:
+    """``"2.15"`` where the installed release is newer than every release read; else None."""
+    from torchcompat._releases import assumed_from
+
+    return None if facts is None else assumed_from(facts.release)
+
+
 def build_report() -> dict[str, Any]:
     """The report as a JSON-ready dict."""
     facts = installed_facts()
@@ -77,6 +83,15 @@ def build_report() -> dict[str, Any]:
     version = torch_version()
     switches: dict[str, Any] = {name: os.environ.get(name) for name in ENV_SWITCHES}
     return {
+        # Only the exact string "1" disables: a switch set to anything else leaves it on.
+        "env_leaves_on": {
+            name: value for name, value in switches.items() if value is not None and value != "1"
+        },
+        "newest_read": ".".join(map(str, _releases.NEWEST_READ)),
+        "facts_assumed_from": _assumed_from(facts),
+        "build": None if facts is None else _toolchain.build_accelerator(),
+        "cxx": _toolchain.cxx_compiler(),
+        "triton": _toolchain.triton(),
         "torchcompat": _dist_version("torchcompat-shim"),
         "torch": None if version is None else str(version),
         "python": platform.python_version(),
@@ -108,9 +123,14 @@ def format_report(report: dict[str, Any]) -> str:
         for name, value in report["env"].items()
     )
     decision = f"off, because {report['reason']}" if report["disabled"] else "on"
+    torch = report["torch"]
     lines = [
         f"torchcompat   {report['torchcompat'] or 'not installed as a distribution'}",
-        f"torch         {report['torch'] or 'not installed'}",
+        f"torch         {torch + _format_build(report['build']) if torch else 'not installed'}",
+    ]
+    if report["facts_assumed_from"] is not None:
+        lines.append(f"              {newer_than_read(torch, report['facts_assumed_from'])}")
+    lines += [
         f"python        {report['python']} ({report['platform']})",
         "compile       "
         + (
@@ -118,15 +138,50 @@ def format_report(report: dict[str, Any]) -> str:
             if report["compile_usable"]
             else f"not usable: {report['compile_unusable_reason']}"
         ),
+        f"C++ compiler  {_format_cxx(report['cxx'])}",
+        f"triton        {_format_triton(report['triton'])}",
         f"switches      {env}",
-        f"compilation   {decision}",
-        "safe_compile:",
     ]
+    lines.extend(
+        f'              {name}={value!r} leaves compilation on: only the exact string "1" disables'
+        for name, value in report["env_leaves_on"].items()
+    )
+    lines += [f"compilation   {decision}", "safe_compile:"]
     lines.extend(f"  - {line}" for line in report["safe_compile"])
     check = report.get("check")
     if check is not None:
-        lines.append(f"check         {_format_check(check)}")
+        lines.append(format_check(check))
     return "\n".join(lines)
+
+
+def format_check(check: dict[str, Any]) -> str:
+    """The report's line for ``--check``'s result (the last line of the text report)."""
+    return f"check         {_format_check(check)}"
+
+
+def _format_build(build: dict[str, str | None] | None) -> str:
+    if build is None:
+        return ""
+    if build["cuda"]:
+        return f" (a CUDA {build['cuda']} build)"
+    if build["hip"]:
+        return f" (a ROCm {build['hip']} build)"
+    return " (a CPU-only build)"
+
+
+def _format_cxx(cxx: dict[str, Any]) -> str:
+    if not cxx["works"]:
+        return (
+            f"none works ({cxx['compiler']} --version fails: inductor cannot build CPU code; "
+            "install g++ or set CXX)"
+        )
+    return f"{cxx['compiler']}" + (f": {cxx['version']}" if cxx["version"] else "")
+
+
+def _format_triton(triton: dict[str, Any]) -> str:
+    if not triton["found"]:
+        return "not installed (inductor needs it for GPU code, not for CPU code)"
+    return f"{triton['version'] or 'installed, version unknown'} (found, not imported)"
 
 
 def _format_check(check: dict[str, Any]) -> str:

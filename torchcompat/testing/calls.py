@@ -62,9 +62,9 @@ class Calls:
     def _install(self) -> None:
         import wrapt  # type: ignore[import-untyped,unused-ignore]
 
-        import torchcompat.compile as compile_module
+        from torchcompat import _observers
 
-        compile_module.wrap_observers.append(self._on_safe_compile)
+        _observers.wrap_observers.append(self._on_safe_compile)
         if "torch" in sys.modules:
             self._patch_torch(sys.modules["torch"])
         elif not self.import_hook_registered:
@@ -101,10 +101,10 @@ class Calls:
         self.installed.append((torch, "compile", original, wrapper))
 
     def _uninstall(self) -> None:
-        import torchcompat.compile as compile_module
+        from torchcompat import _observers
 
-        if self._on_safe_compile in compile_module.wrap_observers:
-            compile_module.wrap_observers.remove(self._on_safe_compile)
+        if self._on_safe_compile in _observers.wrap_observers:
+            _observers.wrap_observers.remove(self._on_safe_compile)
         kept = []
         for owner, name, original, wrapper in reversed(self.installed):
             if getattr(owner, name, None) is wrapper:

@@ -8,6 +8,7 @@ would let ``assert_no_compilation()`` pass vacuously.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import weakref
@@ -58,8 +59,53 @@ def dynamo_stats() -> tuple[int, int]:
     counters = getattr(sys.modules.get(_UTILS), "counters", None)
     if not isinstance(counters, dict):
         raise _missing("the graphs it captured", f"{_UTILS}.counters")
+    _check_counter_keys()
+    # A Counter: a key is absent until dynamo first counts it (nothing compiled yet), so an
+    # absent key reads 0 here only once _check_counter_keys() has seen dynamo write it.
     stats = counters.get("stats") or {}
     return int(stats.get("unique_graphs", 0)), int(stats.get("calls_captured", 0))
+
+
+_OUTPUT_GRAPH = "torch._dynamo.output_graph"
+_COUNTER_KEYS = ("unique_graphs", "calls_captured")
+
+
+def _check_counter_keys() -> None:
+    """Raise :class:`RecordsMissing` unless dynamo's source still counts under our keys.
+
+    ``counters["stats"]`` is a ``Counter``: a key renamed upstream would read 0 for ever, with
+    no error anywhere. From 2.0 to 2.15 both keys are counted in
+    ``torch/_dynamo/output_graph.py`` (``counters["stats"]["unique_graphs"] += 1``); its text is
+    read once per process (about a millisecond).
+    """
+    path = getattr(sys.modules.get(_OUTPUT_GRAPH), "__file__", None)
+    if path is None:  # not imported yet: its file, found without importing it
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec(_OUTPUT_GRAPH)
+        except (ImportError, ValueError):
+            spec = None
+        path = None if spec is None else spec.origin
+    absent = _absent_keys(path)
+    if absent:
+        raise _missing(
+            "the graphs it captured",
+            f'{_UTILS}.counters["stats"][{absent[0]!r}], counted in {_OUTPUT_GRAPH}',
+        )
+
+
+@functools.lru_cache(maxsize=4)
+def _absent_keys(path: str | None) -> tuple[str, ...]:
+    """The keys of :data:`_COUNTER_KEYS` that the file at ``path`` never names; all without it."""
+    if path is None:
+        return _COUNTER_KEYS
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError):
+        return _COUNTER_KEYS
+    return tuple(key for key in _COUNTER_KEYS if f'"{key}"' not in text and f"'{key}'" not in text)
 
 
 def output_code_refs() -> list[weakref.ref[CodeType]]:

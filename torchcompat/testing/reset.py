@@ -15,15 +15,36 @@ def reset_dynamo() -> None:
     if facts is None or not facts.compile_usable:
         return  # nothing can have been compiled (e.g. 2.0 on Python 3.11 has dynamo, unusable)
     dynamo = sys.modules.get("torch._dynamo")
+    if dynamo is None:
+        return
     reset = getattr(dynamo, "reset", None)
-    if reset is not None:
-        reset()
+    if reset is None:
+        _missing("torch._dynamo.reset", "dynamo's caches are kept: the next call may not compile")
+        return
+    reset()
+
+
+def _missing(name: str, consequence: str) -> None:
+    """One TorchCompatWarning per process naming the missing internal and the release."""
+    from torchcompat._warnings import warn
+    from torchcompat.version import torch_version
+
+    warn(
+        f"torchcompat cannot reset compilation on torch {torch_version()}: {name} is missing, "
+        f"so {consequence}. Please report this torch release to torchcompat.",
+        once=True,
+    )
 
 
 def _forget_skip_marks() -> None:
     """Clear dynamo's per-code state of every Python function, skip marks included."""
     reset_code = getattr(sys.modules.get("torch._dynamo.eval_frame"), "reset_code", None)
     if reset_code is None:
+        # Before 2.11 the marks outlive torch._dynamo.reset(): say so, and still reset.
+        _missing(
+            "torch._dynamo.eval_frame.reset_code",
+            "code marked 'skip for good' while compilation was off stays uncompiled",
+        )
         return
     import gc
     import types
@@ -40,6 +61,10 @@ def _forget_skip_marks() -> None:
         seen.add(id(code))
         reset_code(code)
         todo.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    # That cleared safe_compile's own "run, never compile" marks on its guards' frames too.
+    guard = sys.modules.get("torchcompat._guard")
+    if guard is not None:
+        guard.skip_again()
 
 
 def reset_compilation() -> None:

@@ -8,12 +8,12 @@ block imported.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+from torchcompat._config_read import disable_entry
 from torchcompat.gate import CompileGate, compile_gate
 from torchcompat.testing.reset import reset_compilation, reset_dynamo
 from torchcompat.version import installed_facts, torch_version
@@ -52,25 +52,10 @@ def _load_dynamo(switch: str) -> Any:
     return torch._dynamo
 
 
-def _disable_entry(config: Any) -> Any:
-    """The config entry of ``disable`` where its value is kept per thread (torch 2.12+), or None.
-
-    There the config holds a ``ContextVar`` of user overrides over one default, read from
-    ``TORCH_COMPILE_DISABLE`` at import: setting ``config.disable`` changes the calling thread
-    only, and the default is what every other thread reads. Before 2.12 a plain value is shared.
-    """
-    entries = getattr(config, "_config", None)
-    entry = entries.get("disable") if isinstance(entries, dict) else None
-    var = getattr(entry, "user_override", None)
-    if isinstance(var, contextvars.ContextVar) and hasattr(entry, "default"):
-        return entry
-    return None
-
-
 def _give_torch_its_own_default(config: Any) -> None:
     """Make ``config.disable`` what torch would have read without the block, in every thread."""
     value = _torch_own_disable()
-    entry = _disable_entry(config)
+    entry = disable_entry(config)
     if entry is None:
         config.disable = value  # before 2.12: one value for all threads
         return
@@ -102,7 +87,7 @@ def _env_disabled(dynamo_was_loaded: bool) -> Iterator[None]:
 @contextlib.contextmanager
 def _config_disabled(dynamo: Any) -> Iterator[None]:
     config = dynamo.config
-    entry = _disable_entry(config)
+    entry = disable_entry(config)
     # 2.12+: the calling thread's own override, or torch's "none" marker (then the thread reads
     # the shared default, which may change later: it must not be pinned to today's value).
     override = entry.user_override.get() if entry is not None else None
