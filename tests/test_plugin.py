@@ -781,10 +781,9 @@ def test_header_names_the_short_names_a_suite_took(pytester: pytest.Pytester, ta
     assert twin in line
 
 
-def test_the_plugin_loads_four_modules_until_a_hook_needs_more(pytester: pytest.Pytester) -> None:
-    """Without the header (-q) and with no test using the kit, a session loads four modules of
-    torchcompat: the package (lazy), the plugin, its names and its install option; nothing of
-    compile or the kit."""
+def test_the_plugin_loads_three_modules_until_a_hook_needs_more(pytester: pytest.Pytester) -> None:
+    """Without the header (-q) and with no test using the kit, a session loads three modules of
+    torchcompat: the package (lazy), the plugin and its names; nothing of compile or the kit."""
     pytester.makepyfile(
         """
         import sys
@@ -793,7 +792,6 @@ def test_the_plugin_loads_four_modules_until_a_hook_needs_more(pytester: pytest.
             loaded = sorted(m for m in sys.modules if m.startswith("torchcompat"))
             assert loaded == [
                 "torchcompat",
-                "torchcompat._plugin_install",
                 "torchcompat._plugin_names",
                 "torchcompat.pytest_plugin",
             ]

@@ -1,56 +1,29 @@
 """The torchcompat pytest plugin: compile switches, counters and torch-version markers for tests.
 
 Installing torchcompat registers it (entry point ``pytest11``, name ``torchcompat``); disable it
-with ``-p no:torchcompat``. Loading it costs next to nothing: torch is never imported here, and
-:mod:`torchcompat.testing` only inside the fixtures that need it. A thin layer over
-:mod:`torchcompat.testing`.
+with ``-p no:torchcompat``. A thin layer over :mod:`torchcompat.testing`, which it imports only
+inside the fixtures that need it; torch is never imported here. docs/testing-kit.md is the
+user's guide; in short:
 
-Every name has a namespaced form that is always there, and a short form kept wherever no one
-else uses it:
+- markers ``torchcompat_torch_version(">=2.12")`` (skip unless the installed release matches;
+  ``2.12.0rc2`` and ``2.12.0+cu130`` count as ``2.12.0``) and ``torchcompat_compile_on_and_off``
+  (the test runs twice, ids ``compile-on`` and ``compile-off``; the off side has compilation
+  off through every switch before any of the test's own fixtures is set up, the on side is
+  skipped with the gate's reason where compilation cannot be on);
+- fixtures ``torchcompat_compile_disabled`` (the value is the gate), ``torchcompat_compile_counter``
+  (a :class:`~torchcompat.testing.CompileCounter`) and ``torchcompat_compile_side``;
+- options ``--torchcompat-sides {both,on,off}`` and ``--torchcompat-install`` (ini
+  ``torchcompat_install``): the session runs under :func:`torchcompat.install`, so that every
+  ``torch.compile`` of the tested code, libraries' too, behaves as ``safe_compile``.
 
-- markers ``torchcompat_torch_version`` (short: ``torch_version``) and
-  ``torchcompat_compile_on_and_off`` (short: ``compile_on_and_off``);
-- fixtures ``torchcompat_compile_disabled``, ``torchcompat_compile_counter`` and
-  ``torchcompat_compile_side`` (short: ``compile_disabled``, ``compile_counter``,
-  ``compile_side``).
+Each marker and fixture also has a short name (``torch_version``, ``compile_on_and_off``,
+``compile_disabled``, ``compile_counter``, ``compile_side``), kept wherever the suite has no
+name of its own (:mod:`torchcompat._plugin_names`); the header says which it left. The switch
+fixtures are set up before every other function-scoped fixture of the test but the autouse ones.
 
-A short name steps aside where the suite has its own: a marker of that name registered by
-anyone else (ini ``markers``, or ``config.addinivalue_line`` in a conftest or plugin), or a
-fixture of that name from another plugin (a conftest's fixture overrides a plugin's anyway).
-Then torchcompat does not act on that mark or define that fixture, and the suite runs exactly as
-it does with ``-p no:torchcompat``.
-
-Markers:
-
-- ``torch_version(">=2.12")``: skip unless the installed torch matches the specifiers (several
-  arguments or comma-separated specifiers must all hold; optional ``reason=``). The installed
-  version counts as its release, as in :mod:`torchcompat.version`: ``2.12.0rc2``,
-  ``2.12.0.dev20260301`` and ``2.12.0+cu130`` all match ``==2.12.0``. The skip points at the
-  test.
-- ``compile_on_and_off``: run the test twice, like a parametrization with ids ``compile-on``
-  and ``compile-off``. On the off side compilation is off through every switch
-  (:func:`torchcompat.testing.disable_compilation`) before any of the test's own fixtures is
-  set up; the on side is skipped, with the gate's reason, where compilation cannot be on (torch
-  1.13, a Python the release refuses, an off-switch set for the whole session). The side
-  fixture says which side a test is on.
-
-Fixtures: ``compile_disabled`` (compilation off for the test; the value is the gate),
-``compile_counter`` (a :class:`~torchcompat.testing.CompileCounter` counting the test),
-``compile_side`` (``"on"`` or ``"off"``).
-
-Option (group ``torchcompat``): ``--torchcompat-sides {both,on,off}`` picks the sides that
-``compile_on_and_off`` tests run on.
-
-The report header gets one line: the torch version, whether ``torch.compile`` is usable here,
-and the gate's decision with its reason; and, where the suite took a short name, one more that
-names it and its namespaced twin (a header line, not a warning, so ``-W error`` runs stay green).
-
-``compile_disabled`` and the side of ``compile_on_and_off`` are set up before every other
-function-scoped fixture of the test except the autouse ones, whatever the argument order
-(``pytest_collection_modifyitems`` reorders ``item.fixturenames``).
-
-PYTEST_DONT_REWRITE: nothing here asserts, and ``-p torchcompat.pytest_plugin`` after an
-import of it would warn that it cannot be rewritten.
+One module on purpose: every run where torchcompat is installed pays for each plugin module
+(benchmarks/run.py, section plugin). PYTEST_DONT_REWRITE: nothing here asserts, and
+``-p torchcompat.pytest_plugin`` after an import of it would warn that it cannot be rewritten.
 """
 
 from __future__ import annotations
@@ -81,6 +54,7 @@ if TYPE_CHECKING:
     from torchcompat.testing import CompileCounter
 
 __all__ = [
+    "INSTALL_INI",
     "SHORT_FIXTURES",
     "SHORT_MARKS",
     "SIDES_MARK",
@@ -93,13 +67,15 @@ __all__ = [
     "pytest_pycollect_makeitem",
     "pytest_report_header",
     "pytest_runtest_setup",
+    "pytest_sessionstart",
+    "pytest_unconfigure",
     "torchcompat_compile_counter",
     "torchcompat_compile_disabled",
     "torchcompat_compile_side",
 ]
 
-# --torchcompat-install and its ini key: a plugin of its own, loaded with this one.
-pytest_plugins = ["torchcompat._plugin_install"]
+INSTALL_INI = "torchcompat_install"
+_INSTALLED_HERE = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,6 +88,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="torchcompat_sides",
         help="which sides of the compile switch @pytest.mark.compile_on_and_off tests run on "
         "(default: both)",
+    )
+    group.addoption(
+        "--torchcompat-install",
+        action="store_true",
+        default=None,
+        dest="torchcompat_install",
+        help="run the session with torchcompat.install(): every torch.compile in the tested "
+        "code (libraries' too) behaves as safe_compile (ini: torchcompat_install = true)",
+    )
+    parser.addini(
+        INSTALL_INI,
+        type="bool",
+        default=False,
+        help="run the session with torchcompat.install() (as --torchcompat-install)",
     )
 
 
@@ -140,6 +130,31 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     decision = f"off ({gate.reason})" if gate.disabled else "on"
     line = f"torchcompat: {torch}, torch.compile {usable}, compilation {decision}"
     return [line, *taken_lines(config)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``--torchcompat-install`` (or the ini key), install torchcompat for the session.
+
+    At session start, before collection: test modules that compile at import are covered.
+    """
+    config = session.config
+    wanted = config.getoption("torchcompat_install")
+    if wanted is None:
+        wanted = bool(config.getini(INSTALL_INI))
+    if wanted:
+        from torchcompat._install import install, is_installed
+
+        config.stash[_INSTALLED_HERE] = not is_installed()  # else it is not ours to undo
+        install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Undo the session's ``install()``."""
+    if config.stash.get(_INSTALLED_HERE, False):
+        from torchcompat._install import uninstall
+
+        uninstall()
 
 
 @pytest.hookimpl(tryfirst=True)
