@@ -594,6 +594,79 @@ ENTRY_POINTS = (
 )
 
 
+# A pytest run that times, in its own process, what torchcompat's plugin does in it: loading and
+# registering it (pytest calls its pytest_addoption then) and each of its hook calls. Precise where
+# the whole-process difference is not: two pytest runs differ by ~10 ms here from noise alone.
+PLUGIN_PROBE = """
+import json, sys, time
+import pluggy, pytest
+from _pytest.config import PytestPluginManager
+
+spent = {"load": 0.0, "hooks": 0.0}
+register = PytestPluginManager.register
+
+def timed(function):
+    def call(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent["hooks"] += time.perf_counter() - start
+    return call
+
+def counting_register(self, plugin, name=None):
+    start = time.perf_counter()
+    try:
+        return register(self, plugin, name)
+    finally:
+        name = self.get_name(plugin) or ""
+        if name == "torchcompat":  # the short-name holder registers inside a timed hook
+            spent["load"] += time.perf_counter() - start
+        if "torchcompat" in name:
+            for caller in self.get_hookcallers(plugin) or []:
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is plugin:
+                        impl.function = timed(impl.function)
+
+PytestPluginManager.register = counting_register
+load = pluggy.PluginManager.load_setuptools_entrypoints
+
+def counting_load(self, group, name=None):
+    # The entry point's import happens here, before register: time it with the load.
+    from importlib.metadata import EntryPoint
+    ep_load = EntryPoint.load
+    def timed_load(ep):
+        start = time.perf_counter()
+        try:
+            return ep_load(ep)
+        finally:
+            if ep.name == "torchcompat":
+                spent["load"] += time.perf_counter() - start
+    EntryPoint.load = timed_load
+    try:
+        return load(self, group, name)
+    finally:
+        EntryPoint.load = ep_load
+
+pluggy.PluginManager.load_setuptools_entrypoints = counting_load
+code = pytest.main(sys.argv[1:])
+print("PLUGIN-JSON " + json.dumps(spent), file=sys.stderr)
+"""
+
+
+def _plugin_spent(argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Seconds the plugin took inside one pytest run (PLUGIN_PROBE): loading, hooks."""
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGIN_PROBE, *argv], env=env, capture_output=True, text=True,
+        check=False, cwd=tempfile.gettempdir(),
+    )  # fmt: skip
+    line = [ln for ln in done.stderr.splitlines() if ln.startswith("PLUGIN-JSON ")]
+    if done.returncode != 0 or not line:
+        raise RuntimeError(f"plugin probe failed:\n{done.stderr}")
+    spent: dict[str, float] = json.loads(line[-1].removeprefix("PLUGIN-JSON "))
+    return spent
+
+
 def section_plugin(rounds: int) -> dict[str, Any]:
     """pytest on a one-test suite with torchcompat's plugin loaded as an installed torchcompat
     loads it, through its pytest11 entry point, and with ``-p no:torchcompat``, interleaved: what
@@ -644,9 +717,22 @@ def section_plugin(rounds: int) -> dict[str, Any]:
         on, off = samples[f"{kind}_on"], samples[f"{kind}_off"]
         return summarize([(a - b) * 1e3 for a, b in zip(on, off)])
 
+    # The same runs, minus the interpreter: pytest's own argv after "-m pytest".
+    inside = {kind: [_plugin_spent(runs[f"{kind}_on"][3:], env) for _ in range(rounds)]
+              for kind in ("header", "quiet")}  # fmt: skip
+
+    def spent(kind: str, part: str | None = None) -> dict[str, Any]:
+        return summarize(
+            [(s[part] if part else s["load"] + s["hooks"]) * 1e3 for s in inside[kind]]
+        )
+
     return {
         "plugin_loaded": loaded,
         "loaded_as": "pytest11 entry point",
+        "header_in_process_ms": spent("header"),
+        "header_in_process_load_ms": spent("header", "load"),
+        "header_in_process_hooks_ms": spent("header", "hooks"),
+        "quiet_in_process_ms": spent("quiet"),
         "pytest_alone_ms": summarize([t * 1e3 for t in times["header_off"]]),
         "header_delta_ms": delta("header", times),
         "header_delta_cpu_ms": delta("header", cpu_times),
