@@ -129,6 +129,10 @@ def _taken_fixtures(config: pytest.Config) -> set[str]:
     for plugin in config.pluginmanager.get_plugins():
         if plugin is ours or config.pluginmanager.get_name(plugin) == _SHORT_HOLDER:
             continue
+        # pytest's own plugins (most of the ~40 registered) define none of these names.
+        home = plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
+        if home.startswith("_pytest."):
+            continue
         for space in _namespaces(plugin):
             for attr, value in space.items():
                 marker = getfixturemarker(value)
