@@ -127,6 +127,28 @@ def test_installing_registers_the_plugin(
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
+def test_the_header_reads_its_modules_past_the_assert_rewriter(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed, the plugin loads the header's modules with Python's own loader: pytest marks a
+    plugin's whole distribution for rewriting, and its loader costs ~0.7 ms a run for them."""
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    _without_torchcompat(monkeypatch)
+    pytester.makepyfile(
+        """
+        import sys
+        from torchcompat._plugin_names import HEADER_MODULES
+
+        def test_loaders():
+            loaders = {n: type(sys.modules[n].__spec__.loader).__name__ for n in HEADER_MODULES}
+            assert loaders == dict.fromkeys(HEADER_MODULES, "SourceFileLoader")
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["torchcompat: torch *, compilation *"])
+
+
 def test_loading_the_plugin_imports_no_torch(pytester: pytest.Pytester) -> None:
     """A session whose tests use nothing of torchcompat never imports torch or the kit, nor
     packaging (~4 ms): the header reads torch's version and release without it."""

@@ -118,6 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Torch version, whether torch.compile is usable, the gate's decision; short names taken."""
+    _plugin_names.import_unrewritten(*_plugin_names.HEADER_MODULES)
     from torchcompat.gate import compile_gate
     from torchcompat.version import _installed_text, installed_facts
 
