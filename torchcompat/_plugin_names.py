@@ -6,7 +6,9 @@ conftests further down register theirs later). A short fixture name is defined o
 plugin or conftest loaded before the session defines one (a conftest's fixture further down
 overrides a plugin's by pytest's own rules anyway). A short name some other code took is
 announced in the report header (:func:`taken_lines`), never as a warning (``-W error`` would turn
-it into a failure), naming the namespaced twin to use instead.
+it into a failure), naming the namespaced twin to use instead. Also here, in a module the plugin
+loads anyway (a module of its own would pay pytest's rewriter itself): how the header's modules
+are loaded (:func:`import_unrewritten`).
 """
 
 from __future__ import annotations
