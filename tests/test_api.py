@@ -46,9 +46,9 @@ def _fixture_names(config: pytest.Config) -> set[str]:
     plugin = config.pluginmanager.get_plugin("torchcompat.pytest_plugin")
     assert plugin is not None, "the torchcompat plugin is not registered"
     names = set()
-    # The short names live on a second plugin object, registered where no suite has its own.
+    # The short names live in a second plugin module, registered where no suite has its own.
     short = config.pluginmanager.get_plugin("torchcompat-short-fixtures")
-    holders = [vars(plugin)] + ([vars(type(short))] if short is not None else [])
+    holders = [vars(plugin)] + ([vars(short)] if short is not None else [])
     for holder in holders:
         for attr, value in holder.items():
             marker = getfixturemarker(value)

@@ -127,21 +127,33 @@ def test_installing_registers_the_plugin(
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
-def test_the_header_reads_its_modules_past_the_assert_rewriter(
+def test_only_the_package_and_the_entry_module_pass_the_assert_rewriter(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Installed, the plugin loads the header's modules with Python's own loader: pytest marks a
-    plugin's whole distribution for rewriting, and its loader costs ~0.7 ms a run for them."""
+    """Installed, the plugin loads its body and the header's modules with Python's own loader:
+    pytest marks a plugin's whole distribution for rewriting, and its loader costs ~0.2 ms a
+    module. Only the package and the module the entry point names go through it."""
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     _without_torchcompat(monkeypatch)
     pytester.makepyfile(
         """
         import sys
-        from torchcompat._plugin_names import HEADER_MODULES
 
         def test_loaders():
-            loaders = {n: type(sys.modules[n].__spec__.loader).__name__ for n in HEADER_MODULES}
-            assert loaders == dict.fromkeys(HEADER_MODULES, "SourceFileLoader")
+            loaders = {
+                name: type(module.__spec__.loader).__name__
+                for name, module in list(sys.modules.items())
+                if name.split(".")[0] == "torchcompat"
+            }
+            assert loaders == {
+                "torchcompat": "AssertionRewritingHook",
+                "torchcompat.pytest_plugin": "AssertionRewritingHook",
+                "torchcompat._plugin_names": "SourceFileLoader",
+                "torchcompat._plugin_hooks": "SourceFileLoader",
+                "torchcompat._releases": "SourceFileLoader",
+                "torchcompat.version": "SourceFileLoader",
+                "torchcompat.gate": "SourceFileLoader",
+            }
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
@@ -803,9 +815,10 @@ def test_header_names_the_short_names_a_suite_took(pytester: pytest.Pytester, ta
     assert twin in line
 
 
-def test_the_plugin_loads_three_modules_until_a_hook_needs_more(pytester: pytest.Pytester) -> None:
-    """Without the header (-q) and with no test using the kit, a session loads three modules of
-    torchcompat: the package (lazy), the plugin and its names; nothing of compile or the kit."""
+def test_the_plugin_loads_four_modules_until_a_hook_needs_more(pytester: pytest.Pytester) -> None:
+    """Without the header (-q) and with no test using the kit, a session loads four modules of
+    torchcompat: the package (lazy), the plugin's entry, its hooks and its names; nothing of
+    compile or the kit."""
     pytester.makepyfile(
         """
         import sys
@@ -814,6 +827,7 @@ def test_the_plugin_loads_three_modules_until_a_hook_needs_more(pytester: pytest
             loaded = sorted(m for m in sys.modules if m.startswith("torchcompat"))
             assert loaded == [
                 "torchcompat",
+                "torchcompat._plugin_hooks",
                 "torchcompat._plugin_names",
                 "torchcompat.pytest_plugin",
             ]

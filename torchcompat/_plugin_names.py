@@ -6,16 +6,11 @@ conftests further down register theirs later). A short fixture name is defined o
 plugin or conftest loaded before the session defines one (a conftest's fixture further down
 overrides a plugin's by pytest's own rules anyway). A short name some other code took is
 announced in the report header (:func:`taken_lines`), never as a warning (``-W error`` would turn
-it into a failure), naming the namespaced twin to use instead. Also here, in a module the plugin
-loads anyway (a module of its own would pay pytest's rewriter itself): how the header's modules
-are loaded (:func:`import_unrewritten`).
+it into a failure), naming the namespaced twin to use instead.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
 import sys
 import types
 from collections.abc import Mapping
@@ -28,7 +23,6 @@ if TYPE_CHECKING:
     from torchcompat.testing import CompileCounter
 
 __all__ = [
-    "HEADER_MODULES",
     "MARKER_LINES",
     "SHORT_FIXTURES",
     "SHORT_MARKS",
@@ -36,7 +30,6 @@ __all__ = [
     "SIDES_MARK",
     "SIDE_FIXTURE",
     "VERSION_MARK",
-    "import_unrewritten",
     "marks",
     "names",
     "register_short_fixtures",
@@ -73,13 +66,25 @@ def _marker_name(line: str) -> str:
     return line.split(":", 1)[0].split("(", 1)[0].strip()
 
 
+# Per config: (the markers list read, its length then, the short names others registered in it).
+_FOREIGN = pytest.StashKey["tuple[list[str], int, frozenset[str]]"]()
+
+
 def short_is_ours(config: pytest.Config, short: str) -> bool:
     """Whether nobody but torchcompat registered the marker ``short`` (checked at each use:
     a conftest further down registers its markers after this plugin's configure)."""
-    return all(
-        line == MARKER_LINES[short] or _marker_name(line) != short
-        for line in config.getini("markers")
-    )
+    lines = config.getini("markers")
+    # Asked several times a test: read again only when the list grew (addinivalue_line appends
+    # to the list getini returns) or was replaced.
+    seen = config.stash.get(_FOREIGN, None)
+    if seen is None or seen[0] is not lines or seen[1] != len(lines):
+        foreign = frozenset(
+            name
+            for line in lines
+            if (name := _marker_name(line)) in SHORT_MARKS and line != MARKER_LINES[name]
+        )
+        seen = config.stash[_FOREIGN] = (lines, len(lines), foreign)
+    return short not in seen[2]
 
 
 _SHORT_HOLDER = "torchcompat-short-fixtures"
@@ -87,23 +92,32 @@ _SHORT_HOLDER = "torchcompat-short-fixtures"
 _TAKEN = pytest.StashKey[set[str]]()
 
 
-class _ShortFixtures:
-    """The short fixture names, registered at session start for those nobody else defines."""
+# The short fixtures, as module-level functions: registered at configure, in a module object of
+# their own, for the names nobody else defines (a module is a cheaper plugin than an instance,
+# whose dir() pytest and pluggy walk, object's attributes and all).
+@pytest.fixture(name="compile_counter")
+def _compile_counter(torchcompat_compile_counter: CompileCounter) -> CompileCounter:
+    """``torchcompat_compile_counter``: a CompileCounter counting the whole test."""
+    return torchcompat_compile_counter
 
-    @pytest.fixture(name="compile_counter")
-    def compile_counter(self, torchcompat_compile_counter: CompileCounter) -> CompileCounter:
-        """``torchcompat_compile_counter``: a CompileCounter counting the whole test."""
-        return torchcompat_compile_counter
 
-    @pytest.fixture(name="compile_disabled")
-    def compile_disabled(self, torchcompat_compile_disabled: CompileGate) -> CompileGate:
-        """``torchcompat_compile_disabled``: compilation off for the test; the gate."""
-        return torchcompat_compile_disabled
+@pytest.fixture(name="compile_disabled")
+def _compile_disabled(torchcompat_compile_disabled: CompileGate) -> CompileGate:
+    """``torchcompat_compile_disabled``: compilation off for the test; the gate."""
+    return torchcompat_compile_disabled
 
-    @pytest.fixture(name="compile_side")
-    def compile_side(self, torchcompat_compile_side: str) -> str:
-        """``torchcompat_compile_side``: ``"on"`` or ``"off"``."""
-        return torchcompat_compile_side
+
+@pytest.fixture(name="compile_side")
+def _compile_side(torchcompat_compile_side: str) -> str:
+    """``torchcompat_compile_side``: ``"on"`` or ``"off"``."""
+    return torchcompat_compile_side
+
+
+_SHORT_DEFINITIONS = {
+    "compile_counter": _compile_counter,
+    "compile_disabled": _compile_disabled,
+    "compile_side": _compile_side,
+}
 
 
 def _namespaces(plugin: object) -> list[Mapping[str, Any]]:
@@ -158,46 +172,11 @@ def register_short_fixtures(config: pytest.Config) -> None:
     a plugin's fixture of the same name, whatever the order plugins load in, is kept.
     """
     taken = config.stash[_TAKEN] = _taken_fixtures(config)
-    chosen = {
-        name: value
-        for name, value in vars(_ShortFixtures).items()
-        if name in SHORT_FIXTURES and name not in taken
-    }
+    chosen = {name: value for name, value in _SHORT_DEFINITIONS.items() if name not in taken}
     if chosen:
-        holder = type("TorchcompatShortFixtures", (), chosen)()
+        holder = types.ModuleType("torchcompat_short_fixtures", "torchcompat's short fixtures")
+        vars(holder).update(chosen)
         config.pluginmanager.register(holder, _SHORT_HOLDER)
-
-
-# What the header line reads, in import order (each imports only those before it).
-HEADER_MODULES = ("torchcompat._releases", "torchcompat.version", "torchcompat.gate")
-
-
-def import_unrewritten(*modules: str) -> None:
-    """Import torchcompat's ``modules`` with Python's own loader, past pytest's assert rewriter.
-
-    pytest rewrites every module of a plugin's distribution, and loads each one's cached
-    rewritten code with ``marshal.load`` on the open file, about ten times slower than Python's
-    own import (365 us against 28 us for ``_releases`` here): 0.7 ms of every run for the
-    header's modules, which hold no ``assert`` to rewrite. One found other than as a plain file
-    (a zip) takes the ordinary import.
-    """
-    for name in modules:
-        if name in sys.modules:
-            continue
-        parent, _, child = name.rpartition(".")
-        package = sys.modules[parent]
-        spec = importlib.machinery.PathFinder.find_spec(name, package.__path__)
-        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
-            importlib.import_module(name)
-            continue
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-        setattr(package, child, module)
 
 
 def names(config: pytest.Config, long: str) -> list[str]:
