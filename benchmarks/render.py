@@ -135,6 +135,42 @@ def _plugin_cell(kind: str) -> Callable[[dict[str, Any]], str]:
     return cell
 
 
+def _plugin_counted(kind: str) -> Callable[[dict[str, Any]], float | None]:
+    read = _get("sections", "plugin", f"{kind}_counted_ms")
+
+    def value(run: dict[str, Any]) -> float | None:
+        section = run.get("sections", {}).get("plugin")
+        if section is not None and not section["plugin_loaded"]:
+            return float("inf")
+        return read(run)
+
+    return value
+
+
+def _counted_cell(kind: str) -> Callable[[dict[str, Any]], str]:
+    def cell(run: dict[str, Any]) -> str:
+        s = run["sections"]["plugin"]
+        counts = s.get("instructions")
+        if counts is None:
+            return "not measured (no valgrind where run)"
+        c = counts[kind]
+        text = (
+            f"{_f(s[f'{kind}_counted_ms'], 2)}: {(c['torchcompat'] - c['alone']) / 1e6:.1f} M "
+            f"instructions over pytest alone's {c['alone'] / 1e6:.0f} M; pytest's own for any "
+            f"installed plugin (an empty one): {(c['empty'] - c['alone']) / 1e6:.1f} M "
+            f"({_f(s[f'{kind}_empty_counted_ms'], 2)} ms)"
+        )
+        if "blocked" in c:
+            text += (
+                f"; for torchcompat's distribution with its plugin blocked: "
+                f"{(c['blocked'] - c['alone']) / 1e6:.1f} M "
+                f"({_f(s[f'{kind}_blocked_counted_ms'], 2)} ms)"
+            )
+        return text
+
+    return cell
+
+
 def _off_cell(work: str) -> Callable[[dict[str, Any]], str]:
     def cell(run: dict[str, Any]) -> str:
         w = run["sections"]["percall_off"]["workloads"][work]
@@ -184,9 +220,9 @@ GOALS: list[Goal] = [
         _at_most(IMPORT_GOAL_MS),
     ),
     Goal(
-        "1e. a one-test pytest run with torchcompat's plugin, loaded through its entry point, "
-        "over the same run with `-p no:torchcompat` (no other plugin), ms (pytest's header on: "
-        "the plugin adds its line)",
+        "1e. a one-test pytest run with torchcompat installed (its `pytest11` entry point and "
+        "`RECORD`) over pytest alone (no torchcompat distribution; other plugins blocked), "
+        "wall ms, pytest's header on (the plugin adds its line)",
         f"<= {PLUGIN_GOAL_MS:g} ms, plugin loaded",
         _plugin("header_delta_ms"),
         _at_most(PLUGIN_GOAL_MS),
@@ -200,14 +236,29 @@ GOALS: list[Goal] = [
         _plugin_cell("quiet"),
     ),
     Goal(
-        "1g. the plugin's own time inside that run (loading it, and each of its hook calls, "
+        "1g. the delta of 1e counted in instructions (valgrind; repeatable whatever the box's "
+        "load), turned into ms at pytest alone's instructions per CPU ms in the same run",
+        f"<= {PLUGIN_GOAL_MS:g} ms",
+        _plugin_counted("header"),
+        _at_most(PLUGIN_GOAL_MS),
+        _counted_cell("header"),
+    ),
+    Goal(
+        "1h. the same with `-q` (no header), ms",
+        f"<= {PLUGIN_GOAL_MS:g} ms",
+        _plugin_counted("quiet"),
+        _at_most(PLUGIN_GOAL_MS),
+        _counted_cell("quiet"),
+    ),
+    Goal(
+        "1i. the plugin's own time inside that run (loading it, and each of its hook calls, "
         "timed with `perf_counter` in the child), ms, header on",
         f"<= {PLUGIN_GOAL_MS:g} ms",
         _plugin("header_in_process_ms"),
         _at_most(PLUGIN_GOAL_MS),
     ),
     Goal(
-        "1h. the same with `-q` (no header), ms",
+        "1j. the same with `-q` (no header), ms",
         f"<= {PLUGIN_GOAL_MS:g} ms",
         _plugin("quiet_in_process_ms"),
         _at_most(PLUGIN_GOAL_MS),
@@ -687,30 +738,43 @@ def _guard_table(g: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _plugin_cell_of(section: dict[str, Any] | None, kind: str, inside: bool) -> str:
-    """One run's cell for the plugin's cost: the process delta, or its time inside the run."""
+def _plugin_cell_of(section: dict[str, Any] | None, kind: str, inside: bool | None) -> str:
+    """One run's cell for the plugin's cost: the process delta (``inside`` False), its time
+    inside the run (True), or the delta counted in instructions (None)."""
     if section is None:
         return "not measured"
     if not section["plugin_loaded"]:
         return "plugin not loaded (**missed**)"
-    if inside:
-        spent = section.get(f"{kind}_in_process_ms")
-        if spent is None:
+    if inside is not False:
+        key = f"{kind}_in_process_ms" if inside else f"{kind}_counted_ms"
+        value = section.get(key)
+        if value is None:
             return "not measured"
-        return f"{_spread(spent, 1)} ({_verdict(spent['median'] <= PLUGIN_GOAL_MS)})"
+        if inside:
+            return f"{_spread(value, 1)} ({_verdict(value['median'] <= PLUGIN_GOAL_MS)})"
+        return f"{_f(value, 2)} ({_verdict(value <= PLUGIN_GOAL_MS)})"
     wall = section[f"{kind}_delta_ms"]
+    loaded_as = section.get("loaded_as") or ""
+    how = (
+        ""
+        if "RECORD" in loaded_as
+        else "; against `-p no:torchcompat`, as before"
+        if loaded_as
+        else "; `-p` against nothing, as before"
+    )
     met = _verdict(wall["median"] <= PLUGIN_GOAL_MS)
     cpu = section[f"{kind}_delta_cpu_ms"]["median"]
-    how = "" if section.get("loaded_as") else "; `-p` against nothing, as before"
     return f"{_spread(wall, 1)}; CPU {_f(cpu, 1)} ({met}{how})"
 
 
 def _plugin_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
     """The plugin's rows of the side-by-side table: per kind, over pytest alone and inside."""
-    labels = [
+    labels: list[tuple[str, str, bool | None]] = [
         ("pytest plugin over pytest alone, header on (`run.py`'s plugin section)", "header", False),
+        ("the same delta counted in instructions (valgrind), as ms", "header", None),
         ("the plugin's own time inside that run (`perf_counter` in the child)", "header", True),
         ("the same with `-q` (no header)", "quiet", False),
+        ("`-q`, counted in instructions, as ms", "quiet", None),
         ("its own time inside the `-q` run", "quiet", True),
     ]
     return [

@@ -12,12 +12,19 @@ that is the safe side for every fact here (it keeps the guard, keeps strict pars
 from __future__ import annotations
 
 import sys
-from typing import NamedTuple, TypeVar
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
+    _FactsTuple = tuple[tuple[int, ...], tuple[int, int]]
+else:
+    _FactsTuple = tuple
 
 __all__ = ["NEWEST_READ", "ReleaseFacts", "assumed_from", "facts_for", "newer_than_read"]
 
 Release = tuple[int, ...]
-_T = TypeVar("_T")
 
 # The newest release whose wheel was read for these facts (and that the matrix runs): a newer
 # torch is assumed to behave like it, and the report says so.
@@ -193,11 +200,45 @@ def _last_row(rows: tuple[tuple[Release, _T], ...], release: Release) -> _T | No
     return found
 
 
-class ReleaseFacts(NamedTuple):
-    """The behaviour of one torch release (``release``) on one Python (``python``)."""
+class ReleaseFacts(_FactsTuple):
+    """The behaviour of one torch release (``release``) on one Python (``python``): a tuple
+    ``(release, python)``, with NamedTuple's ``_fields``, ``_replace`` and ``_asdict``.
 
-    release: Release
-    python: tuple[int, int]
+    Written out by hand, as :class:`~torchcompat.gate.CompileGate` is: a NamedTuple's class is
+    built at import by compiling its ``__new__`` (~0.4 ms), which was the largest share of the
+    pytest plugin's header line, and ``typing`` would cost the gate's first call ~4 ms more.
+    """
+
+    __slots__ = ()
+    _fields = ("release", "python")
+
+    def __new__(cls, release: Release, python: tuple[int, int]) -> ReleaseFacts:
+        return tuple.__new__(cls, (release, python))
+
+    def __repr__(self) -> str:
+        return f"ReleaseFacts(release={self[0]!r}, python={self[1]!r})"
+
+    def __getnewargs__(self) -> tuple[Release, tuple[int, int]]:
+        return (self[0], self[1])
+
+    def _replace(self, **changes: Any) -> ReleaseFacts:
+        unknown = set(changes) - set(self._fields)
+        if unknown:
+            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
+        return ReleaseFacts(changes.get("release", self[0]), changes.get("python", self[1]))
+
+    def _asdict(self) -> dict[str, Any]:
+        return {"release": self[0], "python": self[1]}
+
+    @property
+    def release(self) -> Release:
+        """The release, as a tuple of ints: ``(2, 13, 0)``."""
+        return self[0]
+
+    @property
+    def python(self) -> tuple[int, int]:
+        """The Python, as ``(major, minor)``."""
+        return self[1]
 
     @property
     def has_compile(self) -> bool:
