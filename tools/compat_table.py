@@ -238,8 +238,9 @@ def render(
         "Each row is a real run of the suite on that build, on this project's 2-core machine "
         "(*recorded by*: the run that last ran its env; the last section has each run's date "
         "and minutes). The release facts that the tests hold each row to "
-        "(`torchcompat/_releases.py`) were read from each release's own wheel (2.2.2, 2.3.1, "
-        "2.4.1, 2.9.1 and 2.10.0 in December 2026, the others in November 2026) and "
+        "(`torchcompat/_releases.py`, `torchcompat/_release_arguments.py`) were read from each "
+        "release's own wheel (2.2.2, 2.3.1, 2.4.1, 2.9.1 and 2.10.0 in December 2026, the others "
+        "in November 2026) and "
         "`tests/test_releases.py` checks them against the installed torch in every row's env. "
         "Python 3.11 is this machine's; 3.13 (Debian trixie), 3.14 and 3.15 (Debian forky) run "
         "in Debian roots that the matrix makes (`tools/debian_root.py`).",
