@@ -39,26 +39,7 @@ import sys
 
 import pytest
 
-__all__ = [
-    "INSTALL_INI",
-    "SHORT_FIXTURES",
-    "SHORT_MARKS",
-    "SIDES_MARK",
-    "SIDE_FIXTURE",
-    "VERSION_MARK",
-    "pytest_addoption",
-    "pytest_collection_modifyitems",
-    "pytest_configure",
-    "pytest_generate_tests",
-    "pytest_pycollect_makeitem",
-    "pytest_report_header",
-    "pytest_runtest_setup",
-    "pytest_sessionstart",
-    "pytest_unconfigure",
-    "torchcompat_compile_counter",
-    "torchcompat_compile_disabled",
-    "torchcompat_compile_side",
-]
+__all__ = ["pytest_report_header"]  # and the hooks and fixtures of the body, below
 
 
 def _import_unrewritten(*modules: str) -> None:
@@ -93,26 +74,11 @@ _HEADER_MODULES = ("torchcompat._releases", "torchcompat.version", "torchcompat.
 
 _import_unrewritten(*_BODY_MODULES)
 
-from torchcompat._plugin_hooks import (  # noqa: E402  (loaded just above, past the rewriter)
-    INSTALL_INI,
-    SHORT_FIXTURES,
-    SHORT_MARKS,
-    SIDE_FIXTURE,
-    SIDES_MARK,
-    VERSION_MARK,
-    pytest_addoption,
-    pytest_collection_modifyitems,
-    pytest_configure,
-    pytest_generate_tests,
-    pytest_pycollect_makeitem,
-    pytest_runtest_setup,
-    pytest_sessionstart,
-    pytest_unconfigure,
-    torchcompat_compile_counter,
-    torchcompat_compile_disabled,
-    torchcompat_compile_side,
-)
+from torchcompat import _plugin_hooks  # noqa: E402  (loaded just above, past the rewriter)
+from torchcompat._plugin_hooks import *  # noqa: E402, F403  (the hooks and fixtures pytest reads)
 from torchcompat._plugin_names import taken_lines  # noqa: E402
+
+__all__ += _plugin_hooks.__all__
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
