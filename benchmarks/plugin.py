@@ -25,10 +25,15 @@ Measured three ways, each put beside the others in ``docs/performance.md``:
   into ms at pytest alone's own rate in this run: its instructions over its median CPU time;
 - **wall and CPU time** of interleaved rounds: ~10 ms apart from noise alone on a shared box;
 - **the plugin's own time inside the run** (``PLUGIN_PROBE``): loading it, and its hook calls.
+
+And, counted only, torchcompat over its blocked install under ``PYTHONDONTWRITEBYTECODE=1``, with
+the package's pyc files written as pip writes them at install: pytest's rewriter then rewrites
+the modules it loads on every run.
 """
 
 from __future__ import annotations
 
+import compileall
 import importlib.metadata
 import json
 import os
@@ -40,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +212,37 @@ def _instructions(argv: list[str], env: dict[str, str]) -> int | None:
     return int(found.group(1).replace(",", ""))
 
 
+def _counted(
+    runs: list[tuple[str, str]],
+    argv: Callable[[str, str], list[str]],
+    envs: dict[str, dict[str, str]],
+    site: Path,
+) -> tuple[Any, dict[str, dict[str, int]] | None, dict[str, dict[str, int]] | None]:
+    """Each run's instructions (``COUNTS`` of each), their medians, and the medians of the
+    torchcompat runs under ``PYTHONDONTWRITEBYTECODE=1``; ``None`` for each without valgrind."""
+    if not shutil.which("valgrind"):
+        return None, None, None
+    counts: dict[str, dict[str, list[int]]] = {kind: {} for kind, _ in runs}
+    for _ in range(COUNTS):
+        for kind, arm in runs:
+            counts[kind].setdefault(arm, []).append(_instructions(argv(kind, arm), envs[arm]) or 0)
+    counted = {k: {a: int(statistics.median(n)) for a, n in c.items()} for k, c in counts.items()}
+    # PYTHONDONTWRITEBYTECODE=1 (many images set it): pip compiled the package's pyc files at
+    # install, but pytest's rewriter may not write its own, so it rewrites its modules each run.
+    compileall.compile_dir(str(site), quiet=1)
+    dry = _env(bytecode=False, PYTHONPATH=envs["torchcompat"]["PYTHONPATH"])
+    dry.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    unwritten = {
+        kind: {
+            arm: int(statistics.median(_instructions(argv(kind, arm), dry) or 0
+                                       for _ in range(COUNTS)))
+            for arm in ("blocked", "torchcompat")
+        }
+        for kind in counts
+    }  # fmt: skip
+    return counts, counted, unwritten
+
+
 def section_plugin(rounds: int) -> dict[str, Any]:
     """pytest alone, with an empty plugin, with torchcompat installed: see the module docstring."""
     installed = _installed_torchcompat()
@@ -253,19 +290,7 @@ def section_plugin(rounds: int) -> dict[str, Any]:
             elapsed, cpu, _ = _timed(argv(kind, arm), envs[arm])
             times[kind, arm].append(elapsed)
             cpu_times[kind, arm].append(cpu)
-    counts: dict[str, dict[str, list[int]]] | None = None
-    if shutil.which("valgrind"):
-        counts = {kind: {arm: [] for arm in ARMS} for kind in kinds}
-        for _ in range(COUNTS):
-            for kind, arm in runs:
-                counts[kind][arm].append(_instructions(argv(kind, arm), envs[arm]) or 0)
-    counted = (
-        None
-        if counts is None
-        else {
-            k: {arm: int(statistics.median(n)) for arm, n in c.items()} for k, c in counts.items()
-        }
-    )
+    counts, counted, unwritten = _counted(runs, argv, envs, sites["torchcompat"])
 
     def delta(kind: str, samples: dict[tuple[str, str], list[float]], of: str = "torchcompat",
               over: str = "alone") -> dict[str, Any]:  # fmt: skip
@@ -277,6 +302,12 @@ def section_plugin(rounds: int) -> dict[str, Any]:
         # pytest alone's instructions per ms of its CPU time, in this run.
         rate = counted[kind]["alone"] / (summarize(cpu_times[kind, "alone"])["median"] * 1e3)
         return (counted[kind][of] - counted[kind][over]) / rate
+
+    def unwritten_ms(kind: str) -> float | None:
+        if counted is None or unwritten is None:
+            return None
+        rate = counted[kind]["alone"] / (summarize(cpu_times[kind, "alone"])["median"] * 1e3)
+        return (unwritten[kind]["torchcompat"] - unwritten[kind]["blocked"]) / rate
 
     # The same runs, minus the interpreter: pytest's own argv after "-m pytest".
     inside = {kind: [_plugin_spent(kinds[kind][3:], envs["torchcompat"]) for _ in range(rounds)]
@@ -293,6 +324,7 @@ def section_plugin(rounds: int) -> dict[str, Any]:
         "baseline": "pytest alone: no torchcompat distribution",
         "instructions": counted,
         "instruction_runs": counts,
+        "instructions_no_bytecode": unwritten,
         "pytest_alone_ms": summarize([t * 1e3 for t in times["header", "alone"]]),
         "pytest_alone_cpu_ms": summarize([t * 1e3 for t in cpu_times["header", "alone"]]),
     }
@@ -309,5 +341,6 @@ def section_plugin(rounds: int) -> dict[str, Any]:
             f"{kind}_over_empty_counted_ms": counted_ms(kind, over="empty"),
             f"{kind}_blocked_counted_ms": counted_ms(kind, of="blocked"),
             f"{kind}_over_blocked_counted_ms": counted_ms(kind, over="blocked"),
+            f"{kind}_no_bytecode_over_blocked_counted_ms": unwritten_ms(kind),
         }
     return result

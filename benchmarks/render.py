@@ -777,10 +777,23 @@ def _plugin_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
         ("`-q`, counted in instructions, as ms", "quiet", None),
         ("its own time inside the `-q` run", "quiet", True),
     ]
-    return [
+    # The plugin's share apart from pytest's for its distribution, and without written pycs.
+    counted = [
+        (f"{what}, {shown}, counted, ms", f"{kind}_{key}_counted_ms")
+        for kind, shown in (("header", "header on"), ("quiet", "`-q`"))
+        for key, what in (
+            ("over_blocked", "over torchcompat installed with `-p no:torchcompat`"),
+            ("no_bytecode_over_blocked", "the same under `PYTHONDONTWRITEBYTECODE=1`"),
+        )
+    ]
+    rows = [
         [label, *[_plugin_cell_of(r["sections"].get("plugin"), kind, inside) for r in runs]]
         for label, kind, inside in labels
     ]
+    for label, key in counted:
+        values = [(r["sections"].get("plugin") or {}).get(key) for r in runs]
+        rows.append([label, *("not measured" if v is None else _f(v, 2) for v in values)])
+    return rows
 
 
 def _import_section(runs: list[dict[str, Any]]) -> list[str]:
