@@ -62,6 +62,8 @@ ENTRY_POINTS = (
 #: blocked (``-p no:torchcompat``: what pytest spends on the distribution), torchcompat installed.
 ARMS = ("alone", "empty", "blocked", "torchcompat")
 SITES = ("alone", "empty", "torchcompat")
+#: The top-level module torchcompat's entry point names (setup.cfg).
+ENTRY_MODULE = "_torchcompat_pytestplugin"
 #: Runs counted in instructions per environment; the median is kept (a run's count moves by
 #: ~0.2 ms worth from run to run: temporary names, a garbage collection more or less).
 COUNTS = 5
@@ -178,14 +180,20 @@ def _sites(folder: Path) -> dict[str, Path]:
     source = Path(torchcompat.__file__).parent
     package = sites["torchcompat"] / "torchcompat"
     shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+    # The entry point as setup.cfg names it: its own top-level module where the measured source
+    # has one (from 0.3), the plugin module itself before.
+    entry = source.parent / f"{ENTRY_MODULE}.py"
+    if entry.is_file():
+        shutil.copy(entry, sites["torchcompat"] / entry.name)
     # RECORD's lines as pip writes them: every file, each module's pyc, the .pth file.
-    sources = sorted(p.relative_to(package.parent) for p in package.rglob("*") if p.is_file())
+    site = sites["torchcompat"]
+    sources = sorted(p.relative_to(site) for p in site.rglob("*") if p.is_file())
     tag = sys.implementation.cache_tag
     files = ["torchcompat-install.pth", *map(str, sources)]
-    files += [f"{p.parent}/__pycache__/{p.stem}.{tag}.pyc" for p in sources if p.suffix == ".py"]
-    _dist_info(
-        sites["torchcompat"], "torchcompat_bench", "torchcompat = torchcompat.pytest_plugin", files
-    )
+    files += [(p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").as_posix()
+              for p in sources if p.suffix == ".py"]  # fmt: skip
+    value = f"{ENTRY_MODULE}:plugin" if entry.is_file() else "torchcompat.pytest_plugin"
+    _dist_info(site, "torchcompat_bench", f"torchcompat = {value}", files)
     return sites
 
 

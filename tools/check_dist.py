@@ -36,7 +36,12 @@ SDIST_NEEDS = (
     "docs/compatibility.md",
     "torchcompat/py.typed",
 )
-WHEEL_NEEDS = ("torchcompat/__init__.py", "torchcompat/py.typed", "torchcompat-install.pth")
+WHEEL_NEEDS = (
+    "torchcompat/__init__.py",
+    "torchcompat/py.typed",
+    "torchcompat-install.pth",
+    "_torchcompat_pytestplugin.py",
+)
 
 
 def _one(dist: Path, pattern: str) -> Path:

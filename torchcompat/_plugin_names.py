@@ -1,4 +1,5 @@
-"""The pytest plugin's names: namespaced ones that are always there, short ones that step aside.
+"""The pytest plugin's names: namespaced ones that are always there, short ones that step aside;
+and its report header, which names the short ones taken.
 
 A short marker name is torchcompat's only while nobody else registers a marker of that name (ini
 ``markers``, or ``config.addinivalue_line`` in a conftest or plugin; checked at each use, since
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from _torchcompat_pytestplugin import import_unrewritten
+
 if TYPE_CHECKING:
     from torchcompat.gate import CompileGate
     from torchcompat.testing import CompileCounter
@@ -30,6 +33,7 @@ __all__ = [
     "SIDES_MARK",
     "SIDE_FIXTURE",
     "VERSION_MARK",
+    "header_lines",
     "marks",
     "names",
     "register_short_fixtures",
@@ -215,6 +219,30 @@ def taken_lines(config: pytest.Config) -> list[str]:
         + ", ".join(taken)
         + ": torchcompat leaves those names to it"
     ]
+
+
+#: What the header line reads, in import order: loaded only where a header is written, past
+#: the rewriter (as the plugin is).
+_HEADER_MODULES = ("torchcompat._releases", "torchcompat.version", "torchcompat.gate")
+
+
+def header_lines(config: pytest.Config) -> list[str]:
+    """The report header: torch's version, whether torch.compile is usable, the gate's decision;
+    then :func:`taken_lines`."""
+    for name in _HEADER_MODULES:
+        import_unrewritten(name)
+    from torchcompat.gate import compile_gate
+    from torchcompat.version import _installed_text, installed_facts
+
+    # The version as torch writes it: parsing it with packaging would cost every run ~4 ms.
+    version = _installed_text()
+    facts = installed_facts()
+    gate = compile_gate()
+    torch = f"torch {version}" if version is not None else "torch not installed"
+    usable = "usable" if facts is not None and facts.compile_usable else "not usable here"
+    decision = f"off ({gate.reason})" if gate.disabled else "on"
+    line = f"torchcompat: {torch}, torch.compile {usable}, compilation {decision}"
+    return [line, *taken_lines(config)]
 
 
 def switch_first(item: pytest.Item) -> None:

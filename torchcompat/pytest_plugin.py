@@ -21,78 +21,272 @@ Each marker and fixture also has a short name (``torch_version``, ``compile_on_a
 name of its own (:mod:`torchcompat._plugin_names`); the header says which it left. The switch
 fixtures are set up before every other function-scoped fixture of the test but the autouse ones.
 
-Every run where torchcompat is installed loads this module, and pytest marks a plugin's whole
-distribution for assertion rewriting, whose loader costs ~10x Python's own (it reads each cached
-module with ``marshal.load`` on the open file). So this module is small, and loads the plugin's
-body (:mod:`torchcompat._plugin_hooks`, :mod:`torchcompat._plugin_names`) and, for the header
-only, the modules the header reads with Python's own loader (:func:`_import_unrewritten`); none
-of them asserts (benchmarks/run.py, section plugin). PYTEST_DONT_REWRITE: nor does this one, and
-``-p torchcompat.pytest_plugin`` after an import of it would warn that it cannot be rewritten.
+Every run where torchcompat is installed loads this module: through ``_torchcompat_pytestplugin``,
+which loads it and what it reads with Python's own loader, past pytest's assert rewriter (that
+module says why). Nothing here asserts. PYTEST_DONT_REWRITE: ``-p torchcompat.pytest_plugin``
+after an import of it would otherwise warn that it cannot be rewritten.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
-import sys
+import inspect
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-__all__ = ["pytest_report_header"]  # and the hooks and fixtures of the body, below
+from _torchcompat_pytestplugin import import_unrewritten
+
+import_unrewritten("torchcompat._plugin_names")  # before the names' import below: past the rewriter
+
+from torchcompat import _plugin_names  # noqa: E402
+from torchcompat._plugin_names import (  # noqa: E402
+    MARKER_LINES,
+    SHORT_FIXTURES,
+    SHORT_MARKS,
+    SIDE_FIXTURE,
+    SIDES,
+    SIDES_MARK,
+    VERSION_MARK,
+    register_short_fixtures,
+    short_is_ours,
+    switch_first,
+)
+
+if TYPE_CHECKING:
+    from torchcompat.gate import CompileGate
+    from torchcompat.testing import CompileCounter
+
+__all__ = [
+    "INSTALL_INI",
+    "SHORT_FIXTURES",
+    "SHORT_MARKS",
+    "SIDES_MARK",
+    "SIDE_FIXTURE",
+    "VERSION_MARK",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_generate_tests",
+    "pytest_pycollect_makeitem",
+    "pytest_report_header",
+    "pytest_runtest_setup",
+    "pytest_sessionstart",
+    "pytest_unconfigure",
+    "torchcompat_compile_counter",
+    "torchcompat_compile_disabled",
+    "torchcompat_compile_side",
+]
+
+INSTALL_INI = "torchcompat_install"
+_INSTALLED_HERE = pytest.StashKey[bool]()
 
 
-def _import_unrewritten(*modules: str) -> None:
-    """Import torchcompat's ``modules``, in order, with Python's own loader.
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``torchcompat`` option group."""
+    group = parser.getgroup("torchcompat", "torchcompat (torch.compile switches)")
+    group.addoption(
+        "--torchcompat-sides",
+        choices=("both", *SIDES),
+        default="both",
+        dest="torchcompat_sides",
+        help="which sides of the compile switch @pytest.mark.compile_on_and_off tests run on "
+        "(default: both)",
+    )
+    group.addoption(
+        "--torchcompat-install",
+        action="store_true",
+        default=None,
+        dest="torchcompat_install",
+        help="run the session with torchcompat.install(): every torch.compile in the tested "
+        "code (libraries' too) behaves as safe_compile (ini: torchcompat_install = true)",
+    )
+    parser.addini(
+        INSTALL_INI,
+        type="bool",
+        default=False,
+        help="run the session with torchcompat.install() (as --torchcompat-install)",
+    )
 
-    One already imported is left as it is; one found other than as a plain source file (a zip, a
-    sourceless install) takes the ordinary import, rewriter and all.
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers, so that ``--strict-markers`` knows them; short ones if free."""
+    for long in (VERSION_MARK, SIDES_MARK):
+        config.addinivalue_line("markers", MARKER_LINES[long])
+    for short in SHORT_MARKS:
+        if short_is_ours(config, short):
+            config.addinivalue_line("markers", MARKER_LINES[short])
+    register_short_fixtures(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``--torchcompat-install`` (or the ini key), install torchcompat for the session.
+
+    At session start, before collection: test modules that compile at import are covered.
     """
-    for name in modules:
-        if name in sys.modules:
-            continue
-        parent, _, child = name.rpartition(".")
-        package = sys.modules[parent]
-        spec = importlib.machinery.PathFinder.find_spec(name, package.__path__)
-        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
-            importlib.import_module(name)
-            continue
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+    config = session.config
+    wanted = config.getoption("torchcompat_install")
+    if wanted is None:
+        wanted = bool(config.getini(INSTALL_INI))
+    if wanted:
+        from torchcompat._install import install, is_installed
+
+        config.stash[_INSTALLED_HERE] = not is_installed()  # else it is not ours to undo
+        install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Undo the session's ``install()``."""
+    if config.stash.get(_INSTALLED_HERE, False):
+        from torchcompat._install import uninstall
+
+        uninstall()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Make a ``compile_on_and_off`` test use the side fixture, touching nothing else.
+
+    Done here, before pytest works out the test's fixtures, so that the side is a fixture the
+    test uses (parametrizable in :func:`pytest_generate_tests`) and is set up after the autouse
+    fixtures but before the test's own ones. A mark on the module or class puts ``usefixtures``
+    on that collector node; a mark on the function, on that function. Other functions (imported
+    helpers, third-party functions) are never touched.
+    """
+    if not inspect.isfunction(obj):
+        return
+    istest = getattr(collector, "istestfunction", None)
+    if istest is None or not istest(obj, name):
+        return
+    names = _plugin_names.names(collector.config, SIDES_MARK)
+    own = [m for m in getattr(obj, "pytestmark", []) if getattr(m, "name", None) in names]
+    if own:
+        if not any(
+            SIDE_FIXTURE in getattr(m, "args", ())
+            for m in getattr(obj, "pytestmark", [])
+            if getattr(m, "name", None) == "usefixtures"
+        ):
+            pytest.mark.usefixtures(SIDE_FIXTURE)(obj)
+    elif _plugin_names.marks(collector, SIDES_MARK) and not collector.stash.get(SIDES_USED, False):
+        collector.stash[SIDES_USED] = True
+        collector.add_marker(pytest.mark.usefixtures(SIDE_FIXTURE))
+
+
+SIDES_USED = pytest.StashKey[bool]()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``compile_on_and_off`` tests over the sides chosen by the option."""
+    marks = _plugin_names.marks(metafunc.definition, SIDES_MARK)
+    if not marks:
+        return
+    if any(mark.args or mark.kwargs for mark in marks):
+        raise TypeError(f"@pytest.mark.{marks[0].name} takes no arguments")
+    if SIDE_FIXTURE not in metafunc.fixturenames:
+        # The mark arrived after collection (e.g. added in pytest_collection_modifyitems).
+        raise ValueError(
+            f"@pytest.mark.{marks[0].name} was added too late for {metafunc.definition.nodeid}: "
+            f"put it on the test, class or module, or request the {SIDE_FIXTURE} fixture"
+        )
+    chosen = metafunc.config.getoption("torchcompat_sides")
+    sides = list(SIDES) if chosen == "both" else [chosen]
+    metafunc.parametrize(
+        SIDE_FIXTURE, sides, indirect=True, ids=[f"compile-{side}" for side in sides]
+    )
+
+
+def _version_skip(item: pytest.Item) -> str | None:
+    """Why ``item`` must be skipped for its torch_version marks, or None; raises ValueError.
+    A test without the mark loads nothing more (no packaging, no version read)."""
+    if not _plugin_names.marks(item, VERSION_MARK):
+        return None
+    from torchcompat._version_mark import version_skip
+
+    return version_skip(item)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each test its torch_version skip as a skip mark, so that the skip points at it;
+    put the switch fixtures before the test's other ones (:func:`_plugin_names.switch_first`)."""
+    for item in items:
+        switch_first(item)
         try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-        setattr(package, child, module)
+            why = _version_skip(item)
+        except ValueError:
+            continue  # reported as the test's error in pytest_runtest_setup
+        if why is not None:
+            item.add_marker(pytest.mark.skip(reason=why))
 
 
-#: The plugin's body, in import order (each imports only those before it).
-_BODY_MODULES = ("torchcompat._plugin_names", "torchcompat._plugin_hooks")
-#: What the header line reads, in import order: loaded only where a header is written.
-_HEADER_MODULES = ("torchcompat._releases", "torchcompat.version", "torchcompat.gate")
-
-_import_unrewritten(*_BODY_MODULES)
-
-from torchcompat import _plugin_hooks  # noqa: E402  (loaded just above, past the rewriter)
-from torchcompat._plugin_hooks import *  # noqa: E402, F403  (the hooks and fixtures pytest reads)
-from torchcompat._plugin_names import taken_lines  # noqa: E402
-
-__all__ += _plugin_hooks.__all__
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Error a test whose ``torch_version`` marks cannot be read, naming the problem."""
+    try:
+        _version_skip(item)
+    except ValueError as bad:
+        pytest.fail(str(bad), pytrace=False)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Torch version, whether torch.compile is usable, the gate's decision; short names taken."""
-    _import_unrewritten(*_HEADER_MODULES)
-    from torchcompat.gate import compile_gate
-    from torchcompat.version import _installed_text, installed_facts
+    return _plugin_names.header_lines(config)
 
-    # The version as torch writes it: parsing it with packaging would cost every run ~4 ms.
-    version = _installed_text()
-    facts = installed_facts()
-    gate = compile_gate()
-    torch = f"torch {version}" if version is not None else "torch not installed"
-    usable = "usable" if facts is not None and facts.compile_usable else "not usable here"
-    decision = f"off ({gate.reason})" if gate.disabled else "on"
-    line = f"torchcompat: {torch}, torch.compile {usable}, compilation {decision}"
-    return [line, *taken_lines(config)]
+
+@pytest.fixture
+def torchcompat_compile_side(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``"on"`` or ``"off"``: the side of the compile switch this test runs on.
+
+    Parametrized by ``@pytest.mark.compile_on_and_off``: the off side turns compilation off
+    through every switch for the test; the on side is skipped where compilation cannot be on,
+    and starts and ends with :func:`~torchcompat.testing.reset_compilation`.
+    Without the mark, it only says what the gate says now.
+    """
+    from torchcompat.gate import compile_gate
+
+    side: Any = getattr(request, "param", None)
+    if side is None:
+        yield "off" if compile_gate().disabled else "on"
+    elif side == "on":
+        gate = compile_gate()
+        if gate.disabled:
+            pytest.skip(f"compilation cannot be on here: {gate.reason}")
+        from torchcompat.testing.reset import reset_compilation, reset_dynamo
+
+        # Start as a fresh process would, so that what the test counts does not depend on what
+        # ran before it; leave with empty caches (compilation was on: nothing to un-mark).
+        reset_compilation()
+        try:
+            yield "on"
+        finally:
+            reset_dynamo()
+    else:
+        from torchcompat.testing import disable_compilation
+
+        with disable_compilation():
+            yield "off"
+
+
+@pytest.fixture
+def torchcompat_compile_disabled() -> Iterator[CompileGate]:
+    """Compilation off for the test through every switch; restored and dynamo reset after.
+
+    The value is the gate in the test (``disabled`` is True, ``reason`` names the switch).
+    """
+    from torchcompat.testing import disable_compilation
+
+    with disable_compilation() as gate:
+        yield gate
+
+
+@pytest.fixture
+def torchcompat_compile_counter() -> Iterator[CompileCounter]:
+    """A :class:`~torchcompat.testing.CompileCounter` counting the whole test.
+
+    Call ``compile_counter.expect(graphs=0, ...)`` in the test.
+    """
+    from torchcompat.testing import CompileCounter
+
+    with CompileCounter() as counter:
+        yield counter
