@@ -71,7 +71,9 @@ def _marker_name(line: str) -> str:
 
 
 # Per config: (the markers list read, its length then, the short names others registered in it).
-_FOREIGN = pytest.StashKey["tuple[list[str], int, frozenset[str]]"]()
+# Keys typed by annotation, not subscription: StashKey[...] builds a typing alias at import
+# (~20 us each, in every pytest run).
+_FOREIGN: pytest.StashKey[tuple[list[str], int, frozenset[str]]] = pytest.StashKey()
 
 
 def short_is_ours(config: pytest.Config, short: str) -> bool:
@@ -93,7 +95,7 @@ def short_is_ours(config: pytest.Config, short: str) -> bool:
 
 _SHORT_HOLDER = "torchcompat-short-fixtures"
 # The short fixture names others took, found at configure (the initial conftests are loaded).
-_TAKEN = pytest.StashKey[set[str]]()
+_TAKEN: pytest.StashKey[set[str]] = pytest.StashKey()
 
 
 # The short fixtures, as module-level functions: registered at configure, in a module object of
@@ -151,12 +153,14 @@ def _taken_fixtures(config: pytest.Config) -> set[str]:
         return set()
     taken = set()
     ours = sys.modules.get("torchcompat.pytest_plugin")
-    for plugin in config.pluginmanager.get_plugins():
-        if plugin is ours or config.pluginmanager.get_name(plugin) == _SHORT_HOLDER:
-            continue
-        # pytest's own plugins (most of the ~40 registered) define none of these names.
+    manager = config.pluginmanager
+    for plugin in manager.get_plugins():
+        # pytest's own plugins (most of the ~40 registered) define none of these names; asked
+        # first, as get_name walks every registered name.
         home = plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
-        if home.startswith("_pytest."):
+        if plugin is ours or home.startswith("_pytest."):
+            continue
+        if manager.get_name(plugin) == _SHORT_HOLDER:
             continue
         for space in _namespaces(plugin):
             for attr, value in space.items():

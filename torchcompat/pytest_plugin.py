@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 INSTALL_INI = "torchcompat_install"
-_INSTALLED_HERE = pytest.StashKey[bool]()
+_INSTALLED_HERE: pytest.StashKey[bool] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -174,7 +174,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         collector.add_marker(pytest.mark.usefixtures(SIDE_FIXTURE))
 
 
-SIDES_USED = pytest.StashKey[bool]()
+SIDES_USED: pytest.StashKey[bool] = pytest.StashKey()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
