@@ -9,10 +9,12 @@ in four environments, each with a site folder put first on ``PYTHONPATH``:
   pytest spends on any installed plugin, whoever wrote it: its header's ``plugins:`` line reads
   the distribution's metadata, which imports the ``email`` package;
 - **torchcompat, blocked**: the next one with ``-p no:torchcompat``. What pytest spends on the
-  distribution itself: it reads every plugin distribution's ``RECORD`` (~80 lines, each made a
-  path object) to mark its modules for assertion rewriting;
-- **torchcompat**: the package as its wheel installs it, with its ``pytest11`` entry point and a
-  ``RECORD`` as pip writes it.
+  distribution itself: it reads every plugin distribution's ``RECORD`` (~90 lines, each made a
+  path object, ~35 k instructions a line) to mark its modules for assertion rewriting;
+- **torchcompat**: the measured source as users install it: pip builds its wheel and installs it
+  into the site folder (entry point, ``RECORD`` with hashes, pyc files, ``METADATA`` with the
+  README, which the header's ``plugins:`` line parses). The measured source is a whole project
+  tree (``git archive COMMIT | tar -x``), found as the parent of the imported package.
 
 Every other installed plugin is blocked by name in all four (hypothesis alone costs ~300 ms, with
 noise of its own). With pytest's header (where the plugin adds its line) and with ``-q``.
@@ -62,8 +64,6 @@ ENTRY_POINTS = (
 #: blocked (``-p no:torchcompat``: what pytest spends on the distribution), torchcompat installed.
 ARMS = ("alone", "empty", "blocked", "torchcompat")
 SITES = ("alone", "empty", "torchcompat")
-#: The top-level module torchcompat's entry point names (setup.cfg).
-ENTRY_MODULE = "_torchcompat_pytestplugin"
 #: Runs counted in instructions per environment; the median is kept (a run's count moves by
 #: ~0.2 ms worth from run to run: temporary names, a garbage collection more or less).
 COUNTS = 5
@@ -177,24 +177,31 @@ def _sites(folder: Path) -> dict[str, Path]:
         empty, "torchcompat_bench_empty", "empty = torchcompat_bench_empty",
         ["torchcompat_bench_empty.py"],
     )  # fmt: skip
-    source = Path(torchcompat.__file__).parent
-    package = sites["torchcompat"] / "torchcompat"
-    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
-    # The entry point as setup.cfg names it: its own top-level module where the measured source
-    # has one (from 0.3), the plugin module itself before.
-    entry = source.parent / f"{ENTRY_MODULE}.py"
-    if entry.is_file():
-        shutil.copy(entry, sites["torchcompat"] / entry.name)
-    # RECORD's lines as pip writes them: every file, each module's pyc, the .pth file.
-    site = sites["torchcompat"]
-    sources = sorted(p.relative_to(site) for p in site.rglob("*") if p.is_file())
-    tag = sys.implementation.cache_tag
-    files = ["torchcompat-install.pth", *map(str, sources)]
-    files += [(p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").as_posix()
-              for p in sources if p.suffix == ".py"]  # fmt: skip
-    value = f"{ENTRY_MODULE}:plugin" if entry.is_file() else "torchcompat.pytest_plugin"
-    _dist_info(site, "torchcompat_bench", f"torchcompat = {value}", files)
+    _install(Path(torchcompat.__file__).parent.parent, sites["torchcompat"], folder)
     return sites
+
+
+def _install(root: Path, site: Path, folder: Path) -> None:
+    """The measured source installed into ``site`` as users install it: pip builds its wheel and
+    installs it, with its entry point, its ``RECORD`` (every file, each pyc, with hashes), its
+    ``METADATA`` (the README as the long description: pytest's ``plugins:`` line parses it)."""
+    if not (root / "setup.cfg").is_file():
+        raise SystemExit(
+            f"benchmarks: the plugin section installs the measured source with pip, but {root} "
+            "holds no project (setup.cfg): snapshot the whole tree (git archive COMMIT | tar -x)"
+        )
+    # Built from a copy: a build writes build/ and *.egg-info beside the sources.
+    source = folder / "source"
+    skip = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "docs")
+    shutil.copytree(root, source, ignore=skip)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--disable-pip-version-check", "--target", str(site), str(source)],
+        env={**env, "PIP_NO_CACHE_DIR": "1"}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmarks: pip could not install {root}:\n{done.stderr[-2000:]}")
 
 
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
@@ -285,7 +292,7 @@ def section_plugin(rounds: int) -> dict[str, Any]:
 
     runs = [(kind, arm) for kind in kinds for arm in ARMS]
     shown = _wall(kinds["header"], envs["torchcompat"])[1]
-    loaded = "torchcompat:" in shown and "plugins: torchcompat_bench-0" in shown
+    loaded = "torchcompat:" in shown and re.search(r"plugins: .*torchcompat", shown) is not None
     for kind, arm in runs:  # warm the page cache and write every pyc (the rewritten ones too)
         _wall(argv(kind, arm), envs[arm])
     times: dict[tuple[str, str], list[float]] = {run: [] for run in runs}

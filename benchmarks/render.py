@@ -793,6 +793,24 @@ def _plugin_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
     for label, key in counted:
         values = [(r["sections"].get("plugin") or {}).get(key) for r in runs]
         rows.append([label, *("not measured" if v is None else _f(v, 2) for v in values)])
+    # What the ms above are made of: instructions, a share of pytest alone's whatever the box,
+    # turned into ms at pytest alone's CPU time in the same run.
+    for kind, shown in (("header", "header on"), ("quiet", "`-q`")):
+        cells = []
+        for r in runs:
+            counts = ((r["sections"].get("plugin") or {}).get("instructions") or {}).get(kind)
+            if not counts:
+                cells.append("not measured")
+                continue
+            extra, alone = counts["torchcompat"] - counts["alone"], counts["alone"]
+            share = 100 * extra / alone
+            cells.append(f"{extra / 1e6:.1f} M of {alone / 1e6:.0f} M ({share:.2f} %)")
+        rows.append([f"{shown}: instructions over pytest alone's (share of them)", *cells])
+    cpu = [(r["sections"].get("plugin") or {}).get("pytest_alone_cpu_ms") for r in runs]
+    rows.append(
+        ["pytest alone, header on, CPU time of the child (the rate counts are turned into ms at)",
+         *("not measured" if c is None else _spread(c, 1) for c in cpu)]
+    )  # fmt: skip
     return rows
 
 
@@ -800,7 +818,16 @@ def _import_section(runs: list[dict[str, Any]]) -> list[str]:
     """The import alone, run after run (``run.py --only-import``), each against the goal."""
     if not runs:
         return []
-    header = ["figure, ms", *[f"commit {r['torchcompat'].get('commit', '?')}" for r in runs]]
+    machines = {(r["machine"]["cpu"], r["machine"]["python"]) for r in runs}
+    header = [
+        "figure, ms",
+        *[
+            f"commit {r['torchcompat'].get('commit', '?')}"
+            + (f" ({r['machine']['cpu']}, Python {r['machine']['python']})" if len(machines) > 1
+               else "")
+            for r in runs
+        ],
+    ]  # fmt: skip
     figures = [
         ("delta per round, whole process (import - bare)", "delta_ms"),
         ("the same, CPU time of the child", "delta_cpu_ms"),

@@ -628,8 +628,8 @@ def source_fingerprint() -> dict[str, Any]:
     """Which torchcompat source was measured: its folder, a hash of its files, the git commit.
 
     The checkout is shared and changes under a running benchmark; measure a snapshot
-    (``git archive HEAD torchcompat | tar -x -C SNAP`` and ``PYTHONPATH=SNAP``) and this says
-    which one.
+    (``git archive HEAD | tar -x -C SNAP`` and ``PYTHONPATH=SNAP``: the whole tree, which the
+    plugin section installs with pip) and this says which one.
     """
     import hashlib
 
