@@ -720,6 +720,44 @@ def test_marks_touch_only_the_tests_of_their_module(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines_random(["*test_shared?compile-off? PASSED*"])
 
 
+@pytest.mark.parametrize("mark_on", ["module", "class"])
+def test_a_collector_mark_reaches_every_test_whatever_its_own_marks(
+    pytester: pytest.Pytester, mark_on: str
+) -> None:
+    """The collector's mark is read once, at its first test; tests before and after it, with the
+    mark of their own, another mark or none, all run on both sides (and a helper is untouched)."""
+    module_mark = f"pytestmark = pytest.mark.{SIDES_MARK}" if mark_on == "module" else ""
+    class_mark = f"@pytest.mark.{SIDES_MARK}" if mark_on == "class" else ""
+    pytester.makepyfile(
+        test_kinds=f"""
+        import pytest
+
+        {module_mark}
+
+        def helper():
+            return 1
+
+        {class_mark}
+        class TestKinds:
+            @pytest.mark.{SIDES_MARK}
+            def test_own(self, compile_side):
+                assert compile_side in ("on", "off")
+
+            @pytest.mark.filterwarnings("ignore")
+            def test_other_mark(self, compile_side):
+                assert compile_side in ("on", "off")
+
+            def test_plain(self, compile_side):
+                assert helper() == 1 and not hasattr(helper, "pytestmark")
+        """
+    )
+    result = pytester.runpytest_inprocess("-v", "-p", "no:cacheprovider")
+    runs = 2 if USABLE else 1
+    result.assert_outcomes(passed=3 * runs, skipped=3 * (2 - runs))
+    for test in ("test_own", "test_other_mark", "test_plain"):
+        result.stdout.fnmatch_lines_random([f"*::{test}?compile-off? PASSED*"])
+
+
 def test_version_skip_points_at_the_test(pytester: pytest.Pytester) -> None:
     """The skip line names the test's file and line, not the plugin's source."""
     pytester.makepyfile(

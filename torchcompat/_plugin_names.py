@@ -70,27 +70,39 @@ def _marker_name(line: str) -> str:
     return line.split(":", 1)[0].split("(", 1)[0].strip()
 
 
-# Per config: (the markers list read, its length then, the short names others registered in it).
-# Keys typed by annotation, not subscription: StashKey[...] builds a typing alias at import
-# (~20 us each, in every pytest run).
-_FOREIGN: pytest.StashKey[tuple[list[str], int, frozenset[str]]] = pytest.StashKey()
+# Per config: (the markers list read, its length then, each long marker name -> the names that
+# mean it here). Keys typed by annotation, not subscription: StashKey[...] builds a typing alias
+# at import (~20 us each, in every pytest run).
+_MEANINGS: pytest.StashKey[tuple[list[str], int, dict[str, frozenset[str]]]] = pytest.StashKey()
 
 
-def short_is_ours(config: pytest.Config, short: str) -> bool:
-    """Whether nobody but torchcompat registered the marker ``short`` (checked at each use:
-    a conftest further down registers its markers after this plugin's configure)."""
+def _meanings(config: pytest.Config) -> dict[str, frozenset[str]]:
+    """Each long marker name -> itself and its short name where nobody else registered that
+    (checked at each use: a conftest further down registers its markers after this plugin's
+    configure)."""
     lines = config.getini("markers")
     # Asked several times a test: read again only when the list grew (addinivalue_line appends
     # to the list getini returns) or was replaced.
-    seen = config.stash.get(_FOREIGN, None)
+    seen = config.stash.get(_MEANINGS, None)
     if seen is None or seen[0] is not lines or seen[1] != len(lines):
-        foreign = frozenset(
+        foreign = {
             name
             for line in lines
             if (name := _marker_name(line)) in SHORT_MARKS and line != MARKER_LINES[name]
-        )
-        seen = config.stash[_FOREIGN] = (lines, len(lines), foreign)
-    return short not in seen[2]
+        }
+        meanings = {
+            long: frozenset(
+                [long, *(s for s, to in SHORT_MARKS.items() if to == long and s not in foreign)]
+            )
+            for long in _HELP
+        }
+        seen = config.stash[_MEANINGS] = (lines, len(lines), meanings)
+    return seen[2]
+
+
+def short_is_ours(config: pytest.Config, short: str) -> bool:
+    """Whether nobody but torchcompat registered the marker ``short`` (one of SHORT_MARKS)."""
+    return short in _meanings(config)[SHORT_MARKS[short]]
 
 
 _SHORT_HOLDER = "torchcompat-short-fixtures"
@@ -187,14 +199,16 @@ def register_short_fixtures(config: pytest.Config) -> None:
         config.pluginmanager.register(holder, _SHORT_HOLDER)
 
 
-def names(config: pytest.Config, long: str) -> list[str]:
+def names(config: pytest.Config, long: str) -> frozenset[str]:
     """The marker names that mean ``long`` here: itself, and its short name if not taken."""
-    short = [s for s, target in SHORT_MARKS.items() if target == long]
-    return [long, *(s for s in short if short_is_ours(config, s))]
+    return _meanings(config)[long]
 
 
 def marks(node: pytest.Item | pytest.Collector, long: str) -> list[pytest.Mark]:
-    return [mark for name in names(node.config, long) for mark in node.iter_markers(name=name)]
+    """The marks meaning ``long`` on ``node`` and its parents, nearest first: one walk up the
+    tree for both names (this runs several times for every test of every suite)."""
+    wanted = names(node.config, long)
+    return [mark for mark in node.iter_markers() if mark.name in wanted]
 
 
 def taken_lines(config: pytest.Config) -> list[str]:

@@ -21,10 +21,9 @@ Each marker and fixture also has a short name (``torch_version``, ``compile_on_a
 name of its own (:mod:`torchcompat._plugin_names`); the header says which it left. The switch
 fixtures are set up before every other function-scoped fixture of the test but the autouse ones.
 
-Every run where torchcompat is installed loads this module: through ``_torchcompat_pytestplugin``,
-which loads it and what it reads with Python's own loader, past pytest's assert rewriter (that
-module says why). Nothing here asserts. PYTEST_DONT_REWRITE: ``-p torchcompat.pytest_plugin``
-after an import of it would otherwise warn that it cannot be rewritten.
+Every run where torchcompat is installed loads this module, through ``_torchcompat_pytestplugin``
+(past pytest's assert rewriter: that module says why), and calls its hooks for every test: they
+cost a few lookups a test that uses none of this. PYTEST_DONT_REWRITE: nothing here asserts.
 """
 
 from __future__ import annotations
@@ -80,6 +79,10 @@ __all__ = [
 
 INSTALL_INI = "torchcompat_install"
 _INSTALLED_HERE: pytest.StashKey[bool] = pytest.StashKey()
+#: Per collector: whether the sides mark is on it or a parent (read at its first test function).
+SIDES_CHECKED: pytest.StashKey[bool] = pytest.StashKey()
+#: Per test: what is wrong with its torch_version marks (None: nothing), read at collection.
+_MARKS_WRONG: pytest.StashKey[str | None] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -157,24 +160,25 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     """
     if not inspect.isfunction(obj):
         return
+    # Called for every function of every test module: most cost two lookups.
+    checked = collector.stash.get(SIDES_CHECKED, None)
+    own = getattr(obj, "pytestmark", None)
+    if checked is not None and not own:
+        return
     istest = getattr(collector, "istestfunction", None)
     if istest is None or not istest(obj, name):
         return
-    names = _plugin_names.names(collector.config, SIDES_MARK)
-    own = [m for m in getattr(obj, "pytestmark", []) if getattr(m, "name", None) in names]
     if own:
-        if not any(
-            SIDE_FIXTURE in getattr(m, "args", ())
-            for m in getattr(obj, "pytestmark", [])
-            if getattr(m, "name", None) == "usefixtures"
-        ):
-            pytest.mark.usefixtures(SIDE_FIXTURE)(obj)
-    elif _plugin_names.marks(collector, SIDES_MARK) and not collector.stash.get(SIDES_USED, False):
-        collector.stash[SIDES_USED] = True
-        collector.add_marker(pytest.mark.usefixtures(SIDE_FIXTURE))
-
-
-SIDES_USED: pytest.StashKey[bool] = pytest.StashKey()
+        wanted = _plugin_names.names(collector.config, SIDES_MARK)
+        if any(getattr(m, "name", None) in wanted for m in own):
+            used = (m for m in own if getattr(m, "name", None) == "usefixtures")
+            if not any(SIDE_FIXTURE in getattr(m, "args", ()) for m in used):
+                pytest.mark.usefixtures(SIDE_FIXTURE)(obj)
+            return
+    if checked is None:  # once per collector: a mark on it or a parent puts usefixtures on it
+        collector.stash[SIDES_CHECKED] = checked = bool(_plugin_names.marks(collector, SIDES_MARK))
+        if checked:
+            collector.add_marker(pytest.mark.usefixtures(SIDE_FIXTURE))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -214,8 +218,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         switch_first(item)
         try:
             why = _version_skip(item)
-        except ValueError:
-            continue  # reported as the test's error in pytest_runtest_setup
+        except ValueError as bad:
+            item.stash[_MARKS_WRONG] = str(bad)  # reported as the test's error at its setup
+            continue
+        item.stash[_MARKS_WRONG] = None
         if why is not None:
             item.add_marker(pytest.mark.skip(reason=why))
 
@@ -223,10 +229,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Error a test whose ``torch_version`` marks cannot be read, naming the problem."""
-    try:
-        _version_skip(item)
-    except ValueError as bad:
-        pytest.fail(str(bad), pytrace=False)
+    wrong = item.stash.get(_MARKS_WRONG, None)
+    if _MARKS_WRONG not in item.stash:  # an item collection did not hand this plugin
+        try:
+            _version_skip(item)
+        except ValueError as bad:
+            wrong = str(bad)
+    if wrong is not None:
+        pytest.fail(wrong, pytrace=False)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -271,9 +281,7 @@ def torchcompat_compile_side(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def torchcompat_compile_disabled() -> Iterator[CompileGate]:
     """Compilation off for the test through every switch; restored and dynamo reset after.
-
-    The value is the gate in the test (``disabled`` is True, ``reason`` names the switch).
-    """
+    The value is the gate in the test (``disabled`` is True, ``reason`` names the switch)."""
     from torchcompat.testing import disable_compilation
 
     with disable_compilation() as gate:
@@ -282,10 +290,8 @@ def torchcompat_compile_disabled() -> Iterator[CompileGate]:
 
 @pytest.fixture
 def torchcompat_compile_counter() -> Iterator[CompileCounter]:
-    """A :class:`~torchcompat.testing.CompileCounter` counting the whole test.
-
-    Call ``compile_counter.expect(graphs=0, ...)`` in the test.
-    """
+    """A :class:`~torchcompat.testing.CompileCounter` counting the whole test
+    (``compile_counter.expect(graphs=0, ...)`` in the test)."""
     from torchcompat.testing import CompileCounter
 
     with CompileCounter() as counter:
