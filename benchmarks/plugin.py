@@ -28,7 +28,9 @@ Measured three ways, each put beside the others in ``docs/performance.md``:
 - **wall and CPU time** of interleaved rounds: ~10 ms apart from noise alone on a shared box;
 - **the plugin's own time inside the run** (``PLUGIN_PROBE``): loading it, and its hook calls.
 
-And, counted only, torchcompat over its blocked install under ``PYTHONDONTWRITEBYTECODE=1``, with
+Counted only: what each test past the first adds (the plugin's hooks run for every test), from a
+``MANY``-test suite with ``-q`` against the one-test one. And torchcompat over its blocked install
+under ``PYTHONDONTWRITEBYTECODE=1``, with
 the package's pyc files written as pip writes them at install: pytest's rewriter then rewrites
 the modules it loads on every run.
 """
@@ -56,6 +58,9 @@ from run import _env, _timed, _wall, summarize
 __all__ = ["section_plugin"]
 
 PLUGIN_SUITE = "def test_one():\n    assert True\n"
+#: The size of the many-test suite that gives what each further test costs (its hooks' calls).
+MANY = 300
+MANY_SUITE = "".join(f"def test_{i}():\n    assert True\n" for i in range(MANY))
 ENTRY_POINTS = (
     "import importlib.metadata as m; "
     "print(' '.join(sorted({e.name for e in m.entry_points(group='pytest11')})))"
@@ -64,8 +69,8 @@ ENTRY_POINTS = (
 #: blocked (``-p no:torchcompat``: what pytest spends on the distribution), torchcompat installed.
 ARMS = ("alone", "empty", "blocked", "torchcompat")
 SITES = ("alone", "empty", "torchcompat")
-#: Runs counted in instructions per environment; the median is kept (a run's count moves by
-#: ~0.2 ms worth from run to run: temporary names, a garbage collection more or less).
+#: Runs counted in instructions per environment, by default; the median is kept (a run's count
+#: moves by ~0.2 ms worth from run to run: temporary names, a garbage collection more or less).
 COUNTS = 5
 
 
@@ -232,13 +237,14 @@ def _counted(
     argv: Callable[[str, str], list[str]],
     envs: dict[str, dict[str, str]],
     site: Path,
+    repeats: int,
 ) -> tuple[Any, dict[str, dict[str, int]] | None, dict[str, dict[str, int]] | None]:
-    """Each run's instructions (``COUNTS`` of each), their medians, and the medians of the
+    """Each run's instructions (``repeats`` of each), their medians, and the medians of the
     torchcompat runs under ``PYTHONDONTWRITEBYTECODE=1``; ``None`` for each without valgrind."""
     if not shutil.which("valgrind"):
         return None, None, None
     counts: dict[str, dict[str, list[int]]] = {kind: {} for kind, _ in runs}
-    for _ in range(COUNTS):
+    for _ in range(repeats):
         for kind, arm in runs:
             counts[kind].setdefault(arm, []).append(_instructions(argv(kind, arm), envs[arm]) or 0)
     counted = {k: {a: int(statistics.median(n)) for a, n in c.items()} for k, c in counts.items()}
@@ -250,7 +256,7 @@ def _counted(
     unwritten = {
         kind: {
             arm: int(statistics.median(_instructions(argv(kind, arm), dry) or 0
-                                       for _ in range(COUNTS)))
+                                       for _ in range(repeats)))
             for arm in ("blocked", "torchcompat")
         }
         for kind in counts
@@ -258,7 +264,34 @@ def _counted(
     return counts, counted, unwritten
 
 
-def section_plugin(rounds: int) -> dict[str, Any]:
+def _per_test(
+    argv: list[str],
+    envs: dict[str, dict[str, str]],
+    quiet: dict[str, int],
+    repeats: int,
+    alone_cpu: dict[str, Any],
+) -> dict[str, Any]:
+    """What each test past the first adds: the ``MANY``-test suite with ``-q``, counted for pytest
+    alone and with torchcompat, less the one-test suite's counts (``quiet``), over ``MANY - 1``;
+    as µs at the one-test ``-q`` pytest alone's rate (``alone_cpu``, its CPU time)."""
+    for arm in ("alone", "torchcompat"):  # the suite's rewritten pyc written, the cache warm
+        _wall(argv, envs[arm])
+    many = {
+        arm: int(statistics.median(_instructions(argv, envs[arm]) or 0 for _ in range(repeats)))
+        for arm in ("alone", "torchcompat")
+    }
+    extra = (many["torchcompat"] - many["alone"]) - (quiet["torchcompat"] - quiet["alone"])
+    per_test = extra / (MANY - 1)
+    rate = quiet["alone"] / (alone_cpu["median"] * 1e3)  # instructions per CPU ms
+    return {
+        "tests": MANY,
+        "instructions": many,
+        "instructions_per_test": per_test,
+        "counted_us": per_test / rate * 1e3,
+    }
+
+
+def section_plugin(rounds: int, counts_per_arm: int = COUNTS) -> dict[str, Any]:
     """pytest alone, with an empty plugin, with torchcompat installed: see the module docstring."""
     installed = _installed_torchcompat()
     if installed:
@@ -271,6 +304,7 @@ def section_plugin(rounds: int) -> dict[str, Any]:
     py = sys.executable
     folder = Path(tempfile.mkdtemp(prefix="torchcompat-bench-plugin-"))
     (folder / "test_one.py").write_text(PLUGIN_SUITE, encoding="utf-8")
+    (folder / "test_many.py").write_text(MANY_SUITE, encoding="utf-8")
     (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     sites = _sites(folder)
     outer = os.environ.get("PYTHONPATH", "")
@@ -305,7 +339,19 @@ def section_plugin(rounds: int) -> dict[str, Any]:
             elapsed, cpu, _ = _timed(argv(kind, arm), envs[arm])
             times[kind, arm].append(elapsed)
             cpu_times[kind, arm].append(cpu)
-    counts, counted, unwritten = _counted(runs, argv, envs, sites["torchcompat"])
+    counts, counted, unwritten = _counted(runs, argv, envs, sites["torchcompat"], counts_per_arm)
+    many_argv = [*base[:-1], str(folder / "test_many.py"), "-q"]
+    per_test = (
+        None
+        if counted is None
+        else _per_test(
+            many_argv,
+            envs,
+            counted["quiet"],
+            counts_per_arm,
+            summarize(cpu_times["quiet", "alone"]),
+        )
+    )
 
     def delta(kind: str, samples: dict[tuple[str, str], list[float]], of: str = "torchcompat",
               over: str = "alone") -> dict[str, Any]:  # fmt: skip
@@ -340,6 +386,8 @@ def section_plugin(rounds: int) -> dict[str, Any]:
         "instructions": counted,
         "instruction_runs": counts,
         "instructions_no_bytecode": unwritten,
+        "instruction_runs_per_arm": counts_per_arm,
+        "per_test": per_test,
         "pytest_alone_ms": summarize([t * 1e3 for t in times["header", "alone"]]),
         "pytest_alone_cpu_ms": summarize([t * 1e3 for t in cpu_times["header", "alone"]]),
     }

@@ -806,6 +806,15 @@ def _plugin_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
             share = 100 * extra / alone
             cells.append(f"{extra / 1e6:.1f} M of {alone / 1e6:.0f} M ({share:.2f} %)")
         rows.append([f"{shown}: instructions over pytest alone's (share of them)", *cells])
+    cells = []
+    for r in runs:
+        per = (r["sections"].get("plugin") or {}).get("per_test")
+        cells.append(
+            "not measured" if not per
+            else f"{_f(per['counted_us'], 1)} µs ({per['instructions_per_test'] / 1e3:.0f} k "
+            f"instructions; a {per['tests']}-test suite)"
+        )  # fmt: skip
+    rows.append(["each test past the first, `-q` (counted, at the same rate), µs", *cells])
     cpu = [(r["sections"].get("plugin") or {}).get("pytest_alone_cpu_ms") for r in runs]
     rows.append(
         ["pytest alone, header on, CPU time of the child (the rate counts are turned into ms at)",

@@ -691,6 +691,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--import-rounds", type=int, default=40, help="rounds of the import measurement"
     )
+    parser.add_argument(
+        "--counts", type=int, default=5, help="valgrind runs per plugin arm (the median is kept)"
+    )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument(
         "--only-import",
@@ -726,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.modules.setdefault("run", sys.modules[__name__])  # plugin.py reads this module's helpers
     from plugin import section_plugin
 
-    sections["plugin"] = section_plugin(args.import_rounds)
+    sections["plugin"] = section_plugin(args.import_rounds, args.counts)
     if args.only_import:
         from importlib.metadata import version
 
