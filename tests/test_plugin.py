@@ -329,6 +329,52 @@ def test_bad_torch_version_marker_is_an_error(
     result.stdout.fnmatch_lines([message])
 
 
+def test_an_item_collection_never_handed_the_plugin_still_reads_its_marks(
+    pytester: pytest.Pytester,
+) -> None:
+    """The plugin reads a test's torch_version marks at collection and keeps what it found for
+    setup; a test another plugin hid from that hook and put back later is read at its setup:
+    an unreadable mark still errors it, a readable one lets it run (no skip mark was added)."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        hidden = []
+
+        @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+        def pytest_hide_late_items(items):
+            hidden.extend(item for item in items if "late" in item.name)
+            items[:] = [item for item in items if "late" not in item.name]
+
+        @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+        def pytest_put_late_items_back(items):
+            items.extend(hidden)
+        """
+    )
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.{VERSION_MARK}(2.12)
+        def test_late_bad():
+            pass
+
+        @pytest.mark.{VERSION_MARK}(">=0")
+        def test_late_good():
+            pass
+
+        @pytest.mark.{VERSION_MARK}(2.12)
+        def test_seen_bad():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines_random(
+        ["ERROR*test_late_bad*", "ERROR*test_seen_bad*", "*takes version specifier strings*"]
+    )
+
+
 def test_release_comparison_ignores_pre_dev_and_local_parts() -> None:
     """Builds count as their release, as torchcompat.version compares them."""
     from packaging.specifiers import SpecifierSet
@@ -720,12 +766,14 @@ def test_marks_touch_only_the_tests_of_their_module(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines_random(["*test_shared?compile-off? PASSED*"])
 
 
-@pytest.mark.parametrize("mark_on", ["module", "class"])
+@pytest.mark.parametrize("mark_on", ["module", "class", "nothing"])
 def test_a_collector_mark_reaches_every_test_whatever_its_own_marks(
     pytester: pytest.Pytester, mark_on: str
 ) -> None:
     """The collector's mark is read once, at its first test; tests before and after it, with the
-    mark of their own, another mark or none, all run on both sides (and a helper is untouched)."""
+    mark of their own, another mark or none, all run on both sides without asking for the side
+    fixture. Without a collector mark, a test's own mark still counts after that read (and a
+    helper is untouched)."""
     module_mark = f"pytestmark = pytest.mark.{SIDES_MARK}" if mark_on == "module" else ""
     class_mark = f"@pytest.mark.{SIDES_MARK}" if mark_on == "class" else ""
     pytester.makepyfile(
@@ -740,21 +788,30 @@ def test_a_collector_mark_reaches_every_test_whatever_its_own_marks(
         {class_mark}
         class TestKinds:
             @pytest.mark.{SIDES_MARK}
-            def test_own(self, compile_side):
-                assert compile_side in ("on", "off")
+            def test_own(self):
+                pass
 
             @pytest.mark.filterwarnings("ignore")
-            def test_other_mark(self, compile_side):
-                assert compile_side in ("on", "off")
+            def test_other_mark(self):
+                pass
 
-            def test_plain(self, compile_side):
+            def test_plain(self):
                 assert helper() == 1 and not hasattr(helper, "pytestmark")
+
+            @pytest.mark.{SIDES_MARK}
+            def test_own_last(self):
+                pass
         """
     )
     result = pytester.runpytest_inprocess("-v", "-p", "no:cacheprovider")
     runs = 2 if USABLE else 1
-    result.assert_outcomes(passed=3 * runs, skipped=3 * (2 - runs))
-    for test in ("test_own", "test_other_mark", "test_plain"):
+    sided = ["test_own", "test_own_last"]
+    if mark_on != "nothing":
+        sided += ["test_other_mark", "test_plain"]
+    result.assert_outcomes(
+        passed=len(sided) * runs + 4 - len(sided), skipped=len(sided) * (2 - runs)
+    )
+    for test in sided:
         result.stdout.fnmatch_lines_random([f"*::{test}?compile-off? PASSED*"])
 
 

@@ -22,8 +22,8 @@ name of its own (:mod:`torchcompat._plugin_names`); the header says which it lef
 fixtures are set up before every other function-scoped fixture of the test but the autouse ones.
 
 Every run where torchcompat is installed loads this module, through ``_torchcompat_pytestplugin``
-(past pytest's assert rewriter: that module says why), and calls its hooks for every test: they
-cost a few lookups a test that uses none of this. PYTEST_DONT_REWRITE: nothing here asserts.
+(past pytest's assert rewriter: that module says why), and calls its hooks for every test: for
+one that uses none of this, two walks up its collection tree. PYTEST_DONT_REWRITE: no asserts.
 """
 
 from __future__ import annotations
@@ -80,8 +80,9 @@ __all__ = [
 INSTALL_INI = "torchcompat_install"
 _INSTALLED_HERE: pytest.StashKey[bool] = pytest.StashKey()
 #: Per collector: whether the sides mark is on it or a parent (read at its first test function).
-SIDES_CHECKED: pytest.StashKey[bool] = pytest.StashKey()
-#: Per test: what is wrong with its torch_version marks (None: nothing), read at collection.
+_SIDES_CHECKED: pytest.StashKey[bool] = pytest.StashKey()
+#: Per test: what is wrong with its torch_version marks (None: nothing), read at collection;
+#: absent (read as "") for an item collection did not hand the plugin.
 _MARKS_WRONG: pytest.StashKey[str | None] = pytest.StashKey()
 
 
@@ -161,7 +162,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     if not inspect.isfunction(obj):
         return
     # Called for every function of every test module: most cost two lookups.
-    checked = collector.stash.get(SIDES_CHECKED, None)
+    checked = collector.stash.get(_SIDES_CHECKED, None)
     own = getattr(obj, "pytestmark", None)
     if checked is not None and not own:
         return
@@ -176,7 +177,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
                 pytest.mark.usefixtures(SIDE_FIXTURE)(obj)
             return
     if checked is None:  # once per collector: a mark on it or a parent puts usefixtures on it
-        collector.stash[SIDES_CHECKED] = checked = bool(_plugin_names.marks(collector, SIDES_MARK))
+        collector.stash[_SIDES_CHECKED] = checked = bool(_plugin_names.marks(collector, SIDES_MARK))
         if checked:
             collector.add_marker(pytest.mark.usefixtures(SIDE_FIXTURE))
 
@@ -229,10 +230,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Error a test whose ``torch_version`` marks cannot be read, naming the problem."""
-    wrong = item.stash.get(_MARKS_WRONG, None)
-    if _MARKS_WRONG not in item.stash:  # an item collection did not hand this plugin
+    wrong = item.stash.get(_MARKS_WRONG, "")
+    if wrong == "":  # an item collection did not hand this plugin: read its marks now
         try:
             _version_skip(item)
+            wrong = None
         except ValueError as bad:
             wrong = str(bad)
     if wrong is not None:
