@@ -269,11 +269,11 @@ def _per_test(
     envs: dict[str, dict[str, str]],
     quiet: dict[str, int],
     repeats: int,
-    alone_cpu: dict[str, Any],
+    rate: float,
 ) -> dict[str, Any]:
     """What each test past the first adds: the ``MANY``-test suite with ``-q``, counted for pytest
     alone and with torchcompat, less the one-test suite's counts (``quiet``), over ``MANY - 1``;
-    as µs at the one-test ``-q`` pytest alone's rate (``alone_cpu``, its CPU time)."""
+    as µs at ``rate`` (the one-test ``-q`` pytest alone's instructions per CPU ms)."""
     for arm in ("alone", "torchcompat"):  # the suite's rewritten pyc written, the cache warm
         _wall(argv, envs[arm])
     many = {
@@ -282,7 +282,6 @@ def _per_test(
     }
     extra = (many["torchcompat"] - many["alone"]) - (quiet["torchcompat"] - quiet["alone"])
     per_test = extra / (MANY - 1)
-    rate = quiet["alone"] / (alone_cpu["median"] * 1e3)  # instructions per CPU ms
     return {
         "tests": MANY,
         "instructions": many,
@@ -291,8 +290,10 @@ def _per_test(
     }
 
 
-def section_plugin(rounds: int, counts_per_arm: int = COUNTS) -> dict[str, Any]:
-    """pytest alone, with an empty plugin, with torchcompat installed: see the module docstring."""
+def section_plugin(rounds: int, counts_per_arm: int | None = None) -> dict[str, Any]:
+    """pytest alone, with an empty plugin, with torchcompat installed: see the module docstring.
+    ``counts_per_arm``: valgrind runs per arm (default ``COUNTS``)."""
+    counts_per_arm = COUNTS if counts_per_arm is None else counts_per_arm
     installed = _installed_torchcompat()
     if installed:
         raise SystemExit(
@@ -340,18 +341,15 @@ def section_plugin(rounds: int, counts_per_arm: int = COUNTS) -> dict[str, Any]:
             times[kind, arm].append(elapsed)
             cpu_times[kind, arm].append(cpu)
     counts, counted, unwritten = _counted(runs, argv, envs, sites["torchcompat"], counts_per_arm)
+    # pytest alone's instructions per ms of its CPU time, in this run: what counts become ms at.
+    rates = {
+        kind: counted[kind]["alone"] / (summarize(cpu_times[kind, "alone"])["median"] * 1e3)
+        for kind in kinds
+    } if counted is not None else {}  # fmt: skip
     many_argv = [*base[:-1], str(folder / "test_many.py"), "-q"]
-    per_test = (
-        None
-        if counted is None
-        else _per_test(
-            many_argv,
-            envs,
-            counted["quiet"],
-            counts_per_arm,
-            summarize(cpu_times["quiet", "alone"]),
-        )
-    )
+    per_test = None if counted is None else _per_test(
+        many_argv, envs, counted["quiet"], counts_per_arm, rates["quiet"]
+    )  # fmt: skip
 
     def delta(kind: str, samples: dict[tuple[str, str], list[float]], of: str = "torchcompat",
               over: str = "alone") -> dict[str, Any]:  # fmt: skip
@@ -360,15 +358,12 @@ def section_plugin(rounds: int, counts_per_arm: int = COUNTS) -> dict[str, Any]:
     def counted_ms(kind: str, of: str = "torchcompat", over: str = "alone") -> float | None:
         if counted is None:
             return None
-        # pytest alone's instructions per ms of its CPU time, in this run.
-        rate = counted[kind]["alone"] / (summarize(cpu_times[kind, "alone"])["median"] * 1e3)
-        return (counted[kind][of] - counted[kind][over]) / rate
+        return (counted[kind][of] - counted[kind][over]) / rates[kind]
 
     def unwritten_ms(kind: str) -> float | None:
         if counted is None or unwritten is None:
             return None
-        rate = counted[kind]["alone"] / (summarize(cpu_times[kind, "alone"])["median"] * 1e3)
-        return (unwritten[kind]["torchcompat"] - unwritten[kind]["blocked"]) / rate
+        return (unwritten[kind]["torchcompat"] - unwritten[kind]["blocked"]) / rates[kind]
 
     # The same runs, minus the interpreter: pytest's own argv after "-m pytest".
     inside = {kind: [_plugin_spent(kinds[kind][3:], envs["torchcompat"]) for _ in range(rounds)]

@@ -692,7 +692,9 @@ def main(argv: list[str] | None = None) -> int:
         "--import-rounds", type=int, default=40, help="rounds of the import measurement"
     )
     parser.add_argument(
-        "--counts", type=int, default=5, help="valgrind runs per plugin arm (the median is kept)"
+        "--counts",
+        type=int,
+        help="valgrind runs per plugin arm, median kept (default: plugin.COUNTS)",
     )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument(
@@ -701,6 +703,8 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the import and plugin sections alone (render.py needs a full run)",
     )
     args = parser.parse_args(argv)
+    if args.counts is not None and args.counts < 1:
+        parser.error(f"--counts takes a number of runs, at least 1; got {args.counts}")
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args.rounds)))
         return 0
